@@ -1,0 +1,375 @@
+"""
+Every SIS CSV type Canvas accepts, as data: how Canvas recognises it and what it requires.
+
+Shared by the validator and the Canvas simulator, so the two cannot disagree. Sources are the
+importer files cited in `reference/canvas-sis-api.md` §3.3 (detection) and §5 (columns).
+
+Detection follows Canvas exactly: only the header row counts, cells are lowercased but *not*
+trimmed (`" login_id"` matches nothing), and the first type in `IMPORT_ORDER` whose test
+passes wins. The file name plays no part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+Header = frozenset[str]
+
+
+def has_all(*names: str) -> Callable[[Header], bool]:
+    """Return a test true when the header has every one of `names`."""
+    return lambda header: all(name in header for name in names)
+
+
+def has_any(*names: str) -> Callable[[Header], bool]:
+    """Return a test true when the header has at least one of `names`."""
+    return lambda header: any(name in header for name in names)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CsvType:
+    """
+    One Canvas SIS importer.
+
+    `name` is Canvas's singular importer name (as in `data.supplied_batches`), `plural` its key
+    in `data.counts`. `required` is a tuple of alternatives: each inner tuple needs at least one
+    of its columns present (and non-empty in every row). `statuses` are the accepted values of
+    the `status` column, matched like Canvas: case-insensitive prefix.
+    """
+
+    name: str
+    plural: str
+    detect: Callable[[Header], bool]
+    required: tuple[tuple[str, ...], ...]
+    optional: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ("active", "deleted")
+    status_required: bool = True
+    blank_allowed: tuple[str, ...] = ()
+
+    def missing_columns(self, header: Iterable[str]) -> list[str]:
+        """Return the required column groups absent from `header`, as `a or b` strings."""
+        present = set(header)
+        return [" or ".join(group) for group in self.required if not present.intersection(group)]
+
+    def status_is_valid(self, value: str) -> bool:
+        """Return True if Canvas would accept `value` as a status (case-insensitive prefix)."""
+        lowered = value.lower()
+        return any(lowered.startswith(status) for status in self.statuses)
+
+    @property
+    def known_columns(self) -> frozenset[str]:
+        """Every column this importer reads."""
+        names = {column for group in self.required for column in group}
+        return frozenset(names | set(self.optional) | {"status"})
+
+
+def abstract_course_test(header: Header) -> bool:
+    """abstract_course: `abstract_course_id` and `short_name`, and no `course_id`."""
+    return "abstract_course_id" in header and "short_name" in header and "course_id" not in header
+
+
+LOGIN_KEYS = ("existing_user_id", "existing_integration_id", "existing_canvas_user_id")
+
+
+def user_test(header: Header) -> bool:
+    """user: `user_id` and `login_id`, and none of the login importer's `existing_*` keys."""
+    return "user_id" in header and "login_id" in header and not any(key in header for key in LOGIN_KEYS)
+
+
+def enrollment_test(header: Header) -> bool:
+    """enrollment: (`section_id` or `course_id`) and (`user_id` or `user_integration_id`)."""
+    return ("section_id" in header or "course_id" in header) and (
+        "user_id" in header or "user_integration_id" in header
+    )
+
+
+def institutional_tag_category_test(header: Header) -> bool:
+    """institutional_tag_category: `category_id` and `name`, no `tag_id`/`institutional_tag_id`."""
+    return (
+        "category_id" in header
+        and "name" in header
+        and "tag_id" not in header
+        and "institutional_tag_id" not in header
+    )
+
+
+IMPORT_ORDER: tuple[CsvType, ...] = (
+    CsvType(
+        name="change_sis_id",
+        plural="change_sis_ids",
+        detect=has_any("old_id", "old_integration_id"),
+        required=(("old_id", "old_integration_id"), ("new_id", "new_integration_id"), ("type",)),
+        statuses=(),
+        status_required=False,
+    ),
+    CsvType(
+        name="account",
+        plural="accounts",
+        detect=has_all("account_id", "parent_account_id"),
+        required=(("account_id",), ("parent_account_id",), ("name",), ("status",)),
+        optional=("integration_id",),
+        blank_allowed=("parent_account_id",),
+    ),
+    CsvType(
+        name="term",
+        plural="terms",
+        detect=has_all("term_id", "name"),
+        required=(("term_id",), ("name",), ("status",)),
+        optional=("integration_id", "date_override_enrollment_type", "start_date", "end_date"),
+    ),
+    CsvType(
+        name="abstract_course",
+        plural="abstract_courses",
+        detect=abstract_course_test,
+        required=(("abstract_course_id",), ("short_name",), ("long_name",), ("status",)),
+        optional=("term_id", "account_id", "fallback_account_id", "integration_id"),
+    ),
+    CsvType(
+        name="course",
+        plural="courses",
+        detect=has_all("course_id", "short_name"),
+        required=(("course_id",), ("short_name",), ("long_name",), ("status",)),
+        optional=(
+            "account_id",
+            "term_id",
+            "integration_id",
+            "start_date",
+            "end_date",
+            "course_format",
+            "blueprint_course_id",
+            "grade_passback_setting",
+            "homeroom_course",
+            "friendly_name",
+            "abstract_course_id",
+            "fallback_account_id",
+        ),
+        statuses=("active", "deleted", "completed", "unpublished", "published"),
+    ),
+    CsvType(
+        name="section",
+        plural="sections",
+        detect=has_all("section_id", "name"),
+        required=(("section_id",), ("course_id",), ("name",), ("status",)),
+        optional=("integration_id", "start_date", "end_date"),
+    ),
+    CsvType(
+        name="xlist",
+        plural="xlists",
+        detect=has_all("xlist_course_id", "section_id"),
+        required=(("xlist_course_id",), ("section_id",), ("status",)),
+    ),
+    CsvType(
+        name="user",
+        plural="users",
+        detect=user_test,
+        required=(("user_id",), ("login_id",), ("status",)),
+        optional=(
+            "integration_id",
+            "password",
+            "ssha_password",
+            "authentication_provider_id",
+            "first_name",
+            "last_name",
+            "full_name",
+            "sortable_name",
+            "short_name",
+            "email",
+            "pronouns",
+            "declared_user_type",
+            "canvas_password_notification",
+            "home_account",
+        ),
+        statuses=("active", "suspended", "deleted"),
+    ),
+    CsvType(
+        name="login",
+        plural="logins",
+        detect=has_any(*LOGIN_KEYS),
+        required=(("user_id",), ("login_id",), LOGIN_KEYS),
+        optional=(
+            "root_account",
+            "integration_id",
+            "password",
+            "ssha_password",
+            "authentication_provider_id",
+            "email",
+        ),
+        statuses=(),
+        status_required=False,
+    ),
+    CsvType(
+        name="enrollment",
+        plural="enrollments",
+        detect=enrollment_test,
+        required=(
+            ("course_id", "section_id"),
+            ("user_id", "user_integration_id"),
+            ("role", "role_id"),
+            ("status",),
+        ),
+        optional=(
+            "root_account",
+            "start_date",
+            "end_date",
+            "associated_user_id",
+            "limit_section_privileges",
+            "notify",
+            "temporary_enrollment_source_user_id",
+        ),
+        statuses=("active", "deleted", "completed", "inactive", "deleted_last_completed"),
+    ),
+    CsvType(
+        name="admin",
+        plural="admins",
+        detect=has_all("account_id", "user_id"),
+        required=(("user_id",), ("account_id",), ("role", "role_id"), ("status",)),
+        optional=("root_account",),
+        blank_allowed=("account_id",),
+    ),
+    CsvType(
+        name="group_category",
+        plural="group_categories",
+        detect=has_all("group_category_id", "category_name"),
+        required=(("group_category_id",), ("category_name",), ("status",)),
+        optional=("account_id", "course_id"),
+    ),
+    CsvType(
+        name="group",
+        plural="groups",
+        detect=has_all("group_id", "name"),
+        required=(("group_id",), ("name",), ("status",)),
+        optional=("group_category_id", "account_id", "course_id"),
+        statuses=("available", "deleted", "closed", "completed"),
+    ),
+    CsvType(
+        name="group_membership",
+        plural="group_memberships",
+        detect=has_all("group_id", "user_id"),
+        required=(("group_id",), ("user_id",), ("status",)),
+        statuses=("accepted", "deleted"),
+    ),
+    CsvType(
+        name="grade_publishing_results",
+        plural="grade_publishing_results",
+        detect=has_all("enrollment_id", "grade_publishing_status"),
+        required=(("enrollment_id",), ("grade_publishing_status",)),
+        optional=("message",),
+        statuses=(),
+        status_required=False,
+    ),
+    CsvType(
+        name="user_observer",
+        plural="user_observers",
+        detect=has_all("observer_id", "student_id"),
+        required=(("observer_id",), ("student_id",), ("status",)),
+    ),
+    CsvType(
+        name="differentiation_tag_set",
+        plural="differentiation_tag_sets",
+        detect=has_all("tag_set_id", "set_name"),
+        required=(("tag_set_id",), ("course_id",), ("set_name",), ("status",)),
+    ),
+    CsvType(
+        name="differentiation_tag",
+        plural="differentiation_tags",
+        detect=has_all("tag_id", "name"),
+        required=(("tag_id",), ("name",), ("status",)),
+        optional=("tag_set_id", "course_id"),
+        statuses=("available", "deleted"),
+    ),
+    CsvType(
+        name="differentiation_tag_membership",
+        plural="differentiation_tag_memberships",
+        detect=has_all("tag_id", "user_id"),
+        required=(("tag_id",), ("user_id",), ("status",)),
+        statuses=("accepted", "deleted"),
+    ),
+    CsvType(
+        name="institutional_tag_category",
+        plural="institutional_tag_categories",
+        detect=institutional_tag_category_test,
+        required=(("category_id",), ("name",), ("status",)),
+        optional=("description",),
+    ),
+    CsvType(
+        name="institutional_tag",
+        plural="institutional_tags",
+        detect=has_all("institutional_tag_id", "category_id", "name"),
+        required=(("institutional_tag_id",), ("category_id",), ("name",), ("status",)),
+        optional=("description",),
+    ),
+    CsvType(
+        name="institutional_tag_association",
+        plural="institutional_tag_associations",
+        detect=has_all("institutional_tag_id", "user_id"),
+        required=(("institutional_tag_id",), ("user_id",), ("status",)),
+    ),
+)
+
+BY_NAME: dict[str, CsvType] = {csv_type.name: csv_type for csv_type in IMPORT_ORDER}
+
+# Zip members Canvas skips without a word (IMPORT `IGNORE_FILES`, plus dot-files), reference §3.2.
+IGNORED_ZIP_MEMBERS = ("__MACOSX", "desktop.ini", "desktop.db")
+
+
+def normalise_header(cells: Iterable[str]) -> list[str]:
+    """Lowercase header cells the way Canvas does: downcased, never trimmed."""
+    return [cell.lower() for cell in cells]
+
+
+def detect(cells: Iterable[str]) -> CsvType | None:
+    """
+    Return the importer Canvas would pick for a header row, or None.
+
+    None is Canvas's "Couldn't find Canvas CSV import headers". `cells` are the raw header
+    cells; a leading BOM must already be removed.
+    """
+    header = frozenset(normalise_header(cells))
+    for csv_type in IMPORT_ORDER:
+        if csv_type.detect(header):
+            return csv_type
+    return None
+
+
+def zip_member_is_ignored(name: str) -> bool:
+    """Return True for zip members Canvas skips silently (`__MACOSX/`, dot-files, desktop.ini)."""
+    parts = [part for part in name.split("/") if part]
+    if not parts:
+        return True
+    if parts[0] == "__MACOSX":
+        return True
+    base = parts[-1]
+    return base.startswith(".") or base in IGNORED_ZIP_MEMBERS
+
+
+# What a file's name suggests it holds: the common export names ("users.csv",
+# "enrollments_2026.csv"), used only to warn when the header reads as another type.
+NAME_HINTS: tuple[tuple[str, str], ...] = (
+    ("change_sis_id", "change_sis_id"),
+    ("group_membership", "group_membership"),
+    ("groups_membership", "group_membership"),
+    ("group_categor", "group_category"),
+    ("user_observer", "user_observer"),
+    ("observer", "user_observer"),
+    ("xlist", "xlist"),
+    ("enrollment", "enrollment"),
+    ("section", "section"),
+    ("abstract_course", "abstract_course"),
+    ("course", "course"),
+    ("term", "term"),
+    ("account", "account"),
+    ("login", "login"),
+    ("admin", "admin"),
+    ("user", "user"),
+    ("group", "group"),
+)
+
+
+def type_suggested_by_name(file_name: str) -> str | None:
+    """Return the CSV type a file name suggests (`"enrollments.csv"` -> `"enrollment"`), if any."""
+    lowered = file_name.lower()
+    for fragment, type_name in NAME_HINTS:
+        if fragment in lowered:
+            return type_name
+    return None

@@ -1,0 +1,154 @@
+"""
+Writes and moves that survive a crash at any instant.
+
+- `atomic_write_bytes`: temp file in the same folder, fsync, rename, fsync the folder. A reader
+  sees the old content or the new, never half of it.
+- `move_file` / `move_dir`: a rename where the filesystem allows; across filesystems (EXDEV)
+  copy to a hidden `.partial` name, fsync, rename into place, fsync, then remove the source.
+  Interrupted at any point, the destination is either absent, a hidden partial (removed by
+  `remove_temp_files`), or complete, and the source is only removed once the copy is complete.
+
+Every temporary name starts with `.` and ends with `TEMP_SUFFIX`, so no scan ever takes one.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import Any
+
+TEMP_SUFFIX = ".sis-watcher-partial"
+
+
+def temp_path_for(path: Path) -> Path:
+    """Return a hidden, unique temporary sibling of `path`."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(3)}{TEMP_SUFFIX}")
+
+
+def is_temp_name(name: str) -> bool:
+    """Return True for names made by `temp_path_for`."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (new names, renames) to disk."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically and durably; raise OSError on failure."""
+    temporary = temp_path_for(path)
+    try:
+        with temporary.open("xb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, document: Any) -> None:
+    """Write `document` as indented JSON to `path` atomically and durably."""
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def copy_file_durably(source: Path, target: Path) -> None:
+    """Copy `source` to `target` through a hidden temp name, fsynced, then renamed into place."""
+    temporary = temp_path_for(target)
+    try:
+        with source.open("rb") as reader, temporary.open("xb") as writer:
+            shutil.copyfileobj(reader, writer, 1 << 20)
+            writer.flush()
+            os.fsync(writer.fileno())
+        shutil.copystat(source, temporary)
+        temporary.replace(target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    fsync_dir(target.parent)
+
+
+def move_file(source: Path, target: Path) -> None:
+    """
+    Move the file `source` to `target` (which must not exist), durably.
+
+    A rename on one filesystem; copy, fsync, rename, unlink across filesystems.
+    Raise FileExistsError if `target` exists, OSError on other failures.
+    """
+    if target.exists() or target.is_symlink():
+        raise FileExistsError(errno.EEXIST, "refusing to overwrite", str(target))
+    try:
+        source.rename(target)
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+        copy_file_durably(source, target)
+        source.unlink()
+        fsync_dir(source.parent)
+        return
+    fsync_dir(target.parent)
+    fsync_dir(source.parent)
+
+
+def move_dir(source: Path, target: Path) -> None:
+    """
+    Move the folder `source` to `target` (which must not exist), durably.
+
+    Across filesystems the tree is copied to a hidden partial name, fsynced, renamed into place,
+    and only then is the source removed.
+    """
+    if target.exists():
+        raise FileExistsError(errno.EEXIST, "refusing to overwrite", str(target))
+    try:
+        source.rename(target)
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+        temporary = temp_path_for(target)
+        try:
+            shutil.copytree(source, temporary, symlinks=True)
+            for path in sorted(temporary.rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    with path.open("rb") as stream:
+                        os.fsync(stream.fileno())
+            fsync_dir(temporary)
+            temporary.rename(target)
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+        fsync_dir(target.parent)
+        shutil.rmtree(source)
+        fsync_dir(source.parent)
+        return
+    fsync_dir(target.parent)
+    fsync_dir(source.parent)
+
+
+def remove_temp_files(folder: Path) -> list[Path]:
+    """Remove temp files and folders a crash left in `folder` (not recursive); return them."""
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except FileNotFoundError:
+        return removed
+    for path in entries:
+        if not is_temp_name(path.name):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed

@@ -1,6 +1,7 @@
 """
-Who may call: Bearer tokens, revocation, permission denial, and the rate-limit headers
-(reference §4.1, §4.2). The token is compared in constant time and never logged or echoed.
+Who may call: Bearer tokens, revocation, permission denial, rate-limit headers (reference §4).
+
+The token is compared in constant time and never logged or echoed.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import hmac
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 WWW_AUTHENTICATE = ("WWW-Authenticate", 'Bearer realm="canvas-lms"')
 INVALID_TOKEN = {"errors": [{"message": "Invalid access token."}]}
@@ -27,7 +29,7 @@ class Denial:
     """An authentication or permission failure: status, JSON body, and whether it is a bad token."""
 
     status: int
-    body: dict[str, object]
+    body: dict[str, Any]
     bad_token: bool
 
 

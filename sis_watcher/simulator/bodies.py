@@ -13,11 +13,19 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesHeaderParser
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 CHUNK = 1 << 20
 MAX_FIELD_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 16 * 1024
+
+
+class Readable(Protocol):
+    """What the body readers need of a request stream."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def readline(self, size: int = -1, /) -> bytes: ...
 
 
 class BadBody(Exception):
@@ -25,7 +33,7 @@ class BadBody(Exception):
 
 
 def iter_body(
-    rfile: BinaryIO, *, content_length: str | None, transfer_encoding: str | None
+    rfile: Readable, *, content_length: str | None, transfer_encoding: str | None
 ) -> Iterator[bytes]:
     """Yield the request body in pieces of at most `CHUNK` bytes; raise BadBody on bad framing."""
     if transfer_encoding and "chunked" in transfer_encoding.lower():
@@ -43,7 +51,7 @@ def iter_body(
         yield data
 
 
-def iter_chunked(rfile: BinaryIO) -> Iterator[bytes]:
+def iter_chunked(rfile: Readable) -> Iterator[bytes]:
     """Yield the data of a chunked body, consuming its trailer."""
     while True:
         line = rfile.readline(MAX_HEADER_BYTES)
@@ -142,12 +150,22 @@ def parse_multipart(chunks: Iterator[bytes], *, boundary: str, attachment_path: 
                 content_type=headers.get_content_type(),
             )
         elif isinstance(name, str) and file_name is None:
-            collected = bytearray()
-            reader.copy_part(lambda data: collected.extend(data[: MAX_FIELD_BYTES - len(collected)]))
-            result.fields[name] = collected.decode("utf-8", errors="replace")
+            collected = Capped()
+            reader.copy_part(collected.write)
+            result.fields[name] = collected.data.decode("utf-8", errors="replace")
         else:
             reader.copy_part(lambda _data: None)
     return result
+
+
+@dataclass(slots=True)
+class Capped:
+    """A form field's value, kept up to `MAX_FIELD_BYTES`."""
+
+    data: bytearray = field(default_factory=bytearray)
+
+    def write(self, chunk: bytes) -> None:
+        self.data.extend(chunk[: MAX_FIELD_BYTES - len(self.data)])
 
 
 class PartReader:

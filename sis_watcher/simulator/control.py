@@ -1,7 +1,8 @@
 """
-The inspection and control endpoint, `/__simulator__/...` on the API host, without auth, so a
-test or a user can drive a simulator running in another process. It is never recorded, never
-faulted, and never reveals the token.
+The inspection and control endpoint, `/__simulator__/...` on the API host, without auth.
+
+A test or a user can drive a simulator running in another process with it. It is never
+recorded, never faulted, and never reveals the token.
 
     GET    /__simulator__/state       in-flight counts, token and permission mode, armed faults
     GET    /__simulator__/uploads     every created import's body record (sha256, params, members)
@@ -51,7 +52,7 @@ def handle(simulator: CanvasSimulator, request: Request) -> Reply:
         return json_reply(400, {"error": str(error)})
 
 
-def dispatch(simulator: CanvasSimulator, request: Request) -> Reply:
+def dispatch(simulator: CanvasSimulator, request: Request) -> Reply:  # noqa: PLR0911 - a router
     name = request.path.removeprefix(PREFIX).strip("/")
     method = request.method
     getters = {

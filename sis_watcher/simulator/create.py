@@ -1,6 +1,7 @@
 """
-`POST /api/v1/accounts/:id/sis_imports`: how the upload arrives and what is created
-(reference §1.1). The body is streamed to disk before any check that needs its form fields.
+`POST /api/v1/accounts/:id/sis_imports`: how the upload arrives and what is created (§1.1).
+
+The body is streamed to disk before any check that needs its form fields.
 """
 
 from __future__ import annotations

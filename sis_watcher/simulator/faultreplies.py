@@ -28,14 +28,14 @@ def retry_after(fault: Fault) -> tuple[tuple[str, str], ...]:
     return (("Retry-After", f"{fault.retry_after:g}"),) if fault.retry_after is not None else ()
 
 
-def answer_fault(fault: Fault) -> Reply:
+def answer_fault(fault: Fault) -> Reply:  # noqa: PLR0911 - one answer per kind
     """Return the reply for a fired fault (DROP kinds hang up without an answer)."""
     kind = fault.kind
     if kind in (FaultKind.DROP, FaultKind.DROP_AFTER_UPLOAD):
         return Reply(hang_up=True)
     if kind is FaultKind.THROTTLE_403:
         # reference §4.2: plain text, no Retry-After, no X-Request-Cost
-        headers = (("X-Rate-Limit-Remaining", "0.0"),)
+        headers: tuple[tuple[str, str], ...] = (("X-Rate-Limit-Remaining", "0.0"),)
         return Reply(
             status=403, body=THROTTLED_BODY, content_type="text/plain; charset=utf-8", headers=headers
         )
@@ -49,8 +49,8 @@ def answer_fault(fault: Fault) -> Reply:
         return json_reply(fault.status or 401, UNAUTHORIZED)
     status = fault.status or 500
     if status == 500:
-        body = {"errors": [{"message": "An error occurred.", "error_code": "internal_server_error"}]}
-        return json_reply(500, body, retry_after(fault))
+        error = {"errors": [{"message": "An error occurred.", "error_code": "internal_server_error"}]}
+        return json_reply(500, error, retry_after(fault))
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     html = (
         f"<html><head><title>{status} {phrase}</title></head><body><h1>{status} {phrase}</h1></body></html>\n"

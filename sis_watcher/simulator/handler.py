@@ -1,11 +1,14 @@
 """
-The HTTP plumbing shared by the API host and the storage host: a threaded loopback server that
-can be stopped cleanly, and a handler that turns each request into a `Request` for an app and
-writes back its `Reply`. Nothing is logged: request lines can carry an `access_token`.
+The HTTP plumbing shared by the API host and the storage host.
+
+A threaded loopback server that can be stopped cleanly, and a handler that turns each request
+into a `Request` for an app and writes back its `Reply`. Nothing is logged: request lines can
+carry an `access_token`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -14,10 +17,10 @@ from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sis_watcher.simulator.bodies import CHUNK, BadBody, drain, iter_body
+from sis_watcher.simulator.bodies import CHUNK, BadBody, Readable, drain, iter_body
 
 JSON_TYPE = "application/json; charset=utf-8"
 
@@ -48,7 +51,7 @@ class Request:
     raw_query: str
     query: dict[str, list[str]]
     headers: Message
-    rfile: BinaryIO
+    rfile: Readable
     body_read: bool = False
 
     def param(self, name: str) -> str | None:
@@ -98,10 +101,8 @@ class LoopbackServer(ThreadingHTTPServer):
         self.shutdown()
         with self.connections_lock:
             for connection in self.connections:
-                try:
+                with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
         self.server_close()
 
 
@@ -139,10 +140,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def finish(self) -> None:
         self.server.track(self.connection, add=False)
-        try:
+        with contextlib.suppress(OSError):
             super().finish()
-        except OSError:
-            pass
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         """Log nothing: a request line may carry a token in its query string."""

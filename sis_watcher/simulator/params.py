@@ -1,6 +1,7 @@
 """
-The create parameters of `POST sis_imports`, read and checked the way the controller does
-(reference §1.1): booleans by `value_to_boolean`, options stored only when they take effect.
+The create parameters of `POST sis_imports`, read and checked like the controller (§1.1).
+
+Booleans go through `value_to_boolean`; options are stored only when they take effect.
 """
 
 from __future__ import annotations

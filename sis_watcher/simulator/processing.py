@@ -1,6 +1,8 @@
 """
-One upload in, Canvas's verdict out: the zip or CSV is opened, each CSV typed by its header and
-its rows checked, in Canvas's importer order (reference §3.2 to §3.5).
+One upload in, Canvas's verdict out (reference §3.2 to §3.5).
+
+The zip or CSV is opened, each CSV typed by its header and its rows checked, in Canvas's
+importer order.
 
 Failures ("Invalid UTF-8", "Couldn't find Canvas CSV import headers", "Malformed CSV") drop the
 whole file; row problems are warnings. A zip over Canvas's limits, or not a zip at all, fails the
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import hashlib
 import io
 import stat
@@ -19,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from sis_watcher.csv_types import IMPORT_ORDER, CsvType, detect, zip_member_is_ignored
 from sis_watcher.simulator.rows import check_row
@@ -80,7 +83,7 @@ class Outcome:
             self.messages.append(message)
 
 
-Opener = Callable[[], BinaryIO]
+Opener = Callable[[], IO[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +144,7 @@ def zip_sources(
         if not info.filename.lower().endswith(".csv"):
             outcome.add(SisMessage(file=info.filename, message="Skipping unknown file type"))
             continue
-        sources.append(Source(info.filename, lambda info=info: archive.open(info)))  # type: ignore[misc]
+        sources.append(Source(info.filename, functools.partial(archive.open, info)))
     return sources
 
 
@@ -224,20 +227,39 @@ def csv_file(item: Scan, *, rows: int, attachment_size: int | None = None, filte
     )
 
 
-class CountingSink:
-    """A text sink that only counts the UTF-8 bytes written to it."""
+class FilteredCopy:
+    """The size of a users CSV without its password columns (reference §2.6, `_filtered.csv`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, csv_type: CsvType, cells: list[str]) -> None:
+        lowered = [cell.lower() for cell in cells]
+        self.keep = [index for index, name in enumerate(lowered) if name not in PASSWORD_COLUMNS]
+        self.active = csv_type.name == "user" and len(self.keep) < len(cells)
         self.size = 0
+        self.writer = csv.writer(self, lineterminator="\n")
+        self.add(cells)
 
     def write(self, text: str) -> int:
         self.size += len(text.encode("utf-8"))
         return len(text)
 
+    def add(self, row: list[str]) -> None:
+        if self.active:
+            self.writer.writerow([row[index] for index in self.keep if index < len(row)])
+
+
+def row_values(header: list[str], row: list[str]) -> dict[str, str]:
+    """Map header to stripped values; empty values are left out (Canvas reads them as nil)."""
+    values: dict[str, str] = {}
+    for name, cell in zip(header, row, strict=False):
+        value = cell.strip()
+        if value and name not in values:
+            values[name] = value
+    return values
+
 
 @contextmanager
 def csv_rows(source: Source) -> Iterator[Iterator[list[str]]]:
-    """Open a member as CSV rows (BOM stripped, RFC 4180 quoting enforced)."""
+    """Open a member as CSV rows (BOM stripped, RFC 4180 quoting enforced, blank lines skipped)."""
     with source.open() as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
         yield csv.reader(text, strict=True)
 
@@ -249,48 +271,33 @@ def import_file(
     messages: list[SisMessage] = []
     changes: list[Change] = []
     imported = rows = 0
-    sink = CountingSink()
     try:
         with csv_rows(item.source) as reader:
             cells = next(row for row in reader if row)
             header = [cell.lower() for cell in cells]
             header_set = frozenset(header)
-            keep = [index for index, name in enumerate(header) if name not in PASSWORD_COLUMNS]
-            filtered = csv_type.name == "user" and len(keep) < len(header)
-            writer = csv.writer(sink, lineterminator="\n")
-            if filtered:
-                writer.writerow([cells[index] for index in keep])
+            copy = FilteredCopy(csv_type, cells)
             for index, row in enumerate(reader):
-                if not row:
-                    continue
-                if filtered:
-                    writer.writerow([row[i] for i in keep if i < len(row)])
-                values = {}
-                for name, cell in zip(header, row, strict=False):
-                    value = cell.strip()
-                    if value and name not in values:
-                        values[name] = value
+                copy.add(row)
+                values = row_values(header, row)
                 if not values:
-                    continue  # reference §3.4: rows whose values are all empty are skipped
+                    continue  # reference §3.4: blank rows, and rows whose values are all empty
                 rows += 1
                 result = check_row(
                     csv_type, values, header=header_set, store=store, skip_deletes=skip_deletes
                 )
                 if result.warning is not None:
-                    info = ",".join(row)
+                    path, info = item.source.path, ",".join(row)
                     messages.append(
-                        SisMessage(
-                            file=item.source.path, message=result.warning, row=index + 2, row_info=info
-                        )
+                        SisMessage(file=path, message=result.warning, row=index + 2, row_info=info)
                     )
                     continue
                 imported += not result.skipped
                 if result.change is not None:
-                    if store.size + len(changes) < store.max_objects:
+                    store.overflowed |= store.size + len(changes) >= store.max_objects
+                    if not store.overflowed:
                         changes.append(result.change)
-                    else:
-                        store.overflowed = True
-    except (csv.Error, StopIteration):
+    except csv.Error:
         outcome.add(SisMessage(file=item.source.path, message="Malformed CSV", failure=True))
         outcome.files.append(csv_file(item, rows=0))
         return
@@ -299,6 +306,5 @@ def import_file(
         outcome.add(message)
     outcome.rows += rows
     outcome.counts[csv_type.plural] += imported
-    outcome.files.append(
-        csv_file(item, rows=rows, attachment_size=sink.size if filtered else None, filtered=filtered)
-    )
+    attachment_size = copy.size if copy.active else None
+    outcome.files.append(csv_file(item, rows=rows, attachment_size=attachment_size, filtered=copy.active))

@@ -74,7 +74,7 @@ def check_row(
 def check_references(csv_type: CsvType, values: dict[str, str], store: SisStore) -> str | None:
     """Return Canvas's message when a section or enrollment names an object that does not exist."""
     if csv_type.name == "section":
-        course_id = values["course_id"]
+        course_id = values.get("course_id")
         if not store.has_course(course_id):
             return f"Section {values['section_id']} references course {course_id} which doesn't exist"
     if csv_type.name == "enrollment":
@@ -105,6 +105,6 @@ def change_for(csv_type: CsvType, values: dict[str, str], *, active: bool, store
         user = values.get("user_id") or values.get("user_integration_id", "")
         role = values.get("role") or values.get("role_id", "")
         course = values.get("course_id") or store.course_of_section(section_id) or ""
-        key = "\x1f".join((course, section_id, user, role))
+        key = f"{course}\x1f{section_id}\x1f{user}\x1f{role}"
         return Change(kind=name, key=key, active=active, parent=course or None)
     return None

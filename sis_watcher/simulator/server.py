@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from sis_watcher.config import is_loopback_host
 from sis_watcher.simulator import control
@@ -87,7 +87,7 @@ class CanvasSimulator:
 
     # -- life cycle ---------------------------------------------------------------------------
 
-    def start(self) -> CanvasSimulator:
+    def start(self) -> Self:
         """Start both listeners and the import worker; return once they accept connections."""
         (self.storage_dir / "uploads").mkdir(parents=True, exist_ok=True)
         self.storage_listener = Listener(LoopbackServer((self.host, 0), self.files.storage))
@@ -112,7 +112,7 @@ class CanvasSimulator:
         if self.own_dir:
             shutil.rmtree(self.storage_dir, ignore_errors=True)
 
-    def __enter__(self) -> CanvasSimulator:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

@@ -1,8 +1,10 @@
 """
-The errors file's way out (reference §2.5): `GET /files/:id/download` on the API host checks the
-verifier (no token needed) and redirects to a second listener standing in for file storage, on
-another port, so a client that forwards its Authorization header across hosts is caught: every
-storage request is recorded with whether it carried credentials.
+The errors file's way out (reference §2.5).
+
+`GET /files/:id/download` on the API host checks the verifier (no token needed) and redirects
+to a second listener standing in for file storage, on another port, so a client that forwards
+its Authorization header across hosts is caught: every storage request is recorded with
+whether it carried credentials.
 """
 
 from __future__ import annotations

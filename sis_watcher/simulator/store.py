@@ -73,7 +73,7 @@ class SisStore:
         return self.section_course.get(section_id) if section_id else None
 
     def term_canvas_id(self, reference: str) -> int | None:
-        """Resolve a `batch_mode_term_id` (Canvas id, `sis_term_id:X`, default, current) among active terms."""
+        """Resolve a `batch_mode_term_id` (Canvas id, `sis_term_id:X`, default, current) to an active term."""
         with self.lock:
             if reference in ("default", "current"):
                 return DEFAULT_TERM_ID

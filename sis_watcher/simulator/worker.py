@@ -1,7 +1,8 @@
 """
-The account's import job: takes `created` imports one at a time, oldest first, processes each in
-this background thread (never in a request handler) and finishes it like Canvas (reference §2.2,
-§2.4, §3.1).
+The account's import job (reference §2.2, §2.4, §3.1).
+
+It takes `created` imports one at a time, oldest first, processes each in this background
+thread (never in a request handler) and finishes it like Canvas.
 """
 
 from __future__ import annotations

@@ -114,8 +114,11 @@ class Listener:
     thread: threading.Thread = field(init=False)
 
     def __post_init__(self) -> None:
-        self.thread = threading.Thread(target=self.server.serve_forever, name="simulator-http", daemon=True)
+        self.thread = threading.Thread(target=self.serve, name="simulator-http", daemon=True)
         self.thread.start()
+
+    def serve(self) -> None:
+        self.server.serve_forever(poll_interval=0.02)
 
     @property
     def url(self) -> str:

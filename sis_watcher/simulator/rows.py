@@ -77,6 +77,8 @@ def check_references(csv_type: CsvType, values: dict[str, str], store: SisStore)
         course_id = values.get("course_id")
         if not store.has_course(course_id):
             return f"Section {values['section_id']} references course {course_id} which doesn't exist"
+    if csv_type.name == "login" and not login_user_exists(values, store):
+        return f"Could not find the existing user for login with SIS ID {values['user_id']}, skipping"
     if csv_type.name == "enrollment":
         course_id = values.get("course_id")
         section_id = values.get("section_id")
@@ -89,6 +91,15 @@ def check_references(csv_type: CsvType, values: dict[str, str], store: SisStore)
         if not store.has_user(user_id, values.get("user_integration_id")):
             return f"User not found for enrollment (User ID: {user_id or ''}, {ids})"
     return None
+
+
+def login_user_exists(values: dict[str, str], store: SisStore) -> bool:
+    """Return True if a login row's `existing_*` identifier names a user (Canvas ids are numeric)."""
+    if values.get("existing_user_id"):
+        return store.has_user(values["existing_user_id"], None)
+    if values.get("existing_integration_id"):
+        return store.has_user(None, values["existing_integration_id"])
+    return values.get("existing_canvas_user_id", "").isdigit()
 
 
 def change_for(csv_type: CsvType, values: dict[str, str], *, active: bool, store: SisStore) -> Change | None:

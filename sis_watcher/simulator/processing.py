@@ -185,7 +185,10 @@ def scan(source: Source) -> Scan:
     if not valid:
         return Scan(source, size, digest.hexdigest(), None, "Invalid UTF-8")
     text = bytes(prefix).decode("utf-8-sig", errors="ignore")
-    header = next((row for row in csv.reader(io.StringIO(text)) if row), [])
+    try:
+        header = next((row for row in csv.reader(io.StringIO(text, newline=""), strict=True) if row), [])
+    except csv.Error:
+        return Scan(source, size, digest.hexdigest(), None, "Malformed CSV")
     csv_type = detect(header)
     problem = None if csv_type else "Couldn't find Canvas CSV import headers"
     return Scan(source, size, digest.hexdigest(), csv_type, problem)

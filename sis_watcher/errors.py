@@ -7,6 +7,7 @@ Retry and done/failed decisions read the class, never a status code::
     ├── ConfigError              startup only -> exit 2, every problem with its key path
     ├── TokenUnavailable         no token found in any source -> exit 2 / uploads pause
     ├── LockHeld                 another instance owns the queue folder -> exit 2
+    ├── RetryRefused             `retry` of a batch that is not in failed/ -> exit 2
     ├── CanvasError              anything Canvas (or the way to it) said
     │   ├── CanvasUnavailable    retryable: transport errors, timeouts, 5xx, 429, 403 throttling
     │   ├── CanvasAuthProblem    401, 403 (not throttling), 404: pause uploads, re-read the token
@@ -50,6 +51,10 @@ class LockHeld(SisWatcherError):
         self.owner_pid = owner_pid
         owner = f"process {owner_pid}" if owner_pid else "another process"
         super().__init__(f"{lock_path} is held by {owner}: one sis-watcher per queue folder")
+
+
+class RetryRefused(SisWatcherError):
+    """`sis-watcher retry` was given a batch that is not in failed/."""
 
 
 class CanvasError(SisWatcherError):

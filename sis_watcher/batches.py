@@ -1,0 +1,241 @@
+"""
+Batch folders: ids, sealing files out of the drop folder, repair after a crash, and filing.
+
+A batch is born in `queue/<batch-id>/` by `seal`: the folder is created, a manifest in state
+`sealing` lists the planned files, and only then are the files moved in. A crash at any point
+leaves a folder `repair` can finish: files already moved stay, files still in the drop folder
+(unchanged since planning) are moved, files that vanished are noted, and an empty folder is
+removed. Finishing a batch is one rename of its folder into `done/` or `failed/`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sis_watcher.clock import isoformat
+from sis_watcher.config import FolderSettings
+from sis_watcher.durable import fsync_dir, is_temp_name, move_dir, move_file, remove_temp_files
+from sis_watcher.intake import FileStat, SealPlan
+from sis_watcher.manifest import (
+    MANIFEST_NAME,
+    BatchState,
+    FileEntry,
+    Manifest,
+    ManifestUnreadable,
+    PlannedFile,
+    load_manifest,
+)
+
+
+def new_batch_id(moment: datetime) -> str:
+    """
+    Return an id that sorts by time, e.g. `20261127T020000Z-3f9a1c`.
+
+    The suffix is the microsecond in five hex digits plus one random one, so ids made in the
+    same second still sort in the order they were made.
+    """
+    return f"{moment.strftime('%Y%m%dT%H%M%SZ')}-{moment.microsecond:05x}{secrets.token_hex(1)[0]}"
+
+
+def planned(seen: FileStat) -> PlannedFile:
+    return PlannedFile(name=seen.name, bytes=seen.size, mtime_ns=seen.mtime_ns, inode=seen.inode)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SealResult:
+    batch_dir: Path | None
+    moved: tuple[str, ...]
+    skipped: tuple[str, ...]
+
+
+def batch_folders(root: Path) -> list[Path]:
+    """Return the batch folders directly in `root`, sorted by id (oldest first)."""
+    try:
+        entries = list(root.iterdir())
+    except FileNotFoundError:
+        return []
+    return sorted(
+        (
+            path
+            for path in entries
+            if path.is_dir() and not path.is_symlink() and not path.name.startswith(".")
+        ),
+        key=lambda path: path.name,
+    )
+
+
+def seal(plan: SealPlan, *, folders: FolderSettings, now: datetime) -> SealResult:
+    """
+    Move the files of `plan` from the drop folder into a new `queue/<batch-id>/`.
+
+    Returns the batch folder (None if nothing could be moved) and which files were moved or
+    skipped (changed or gone since they were seen ready; they stay for a later batch).
+    Raise OSError if the queue folder cannot be written; `repair` finishes the job later.
+    """
+    batch_id = new_batch_id(now)
+    batch_dir = folders.queue / batch_id
+    while batch_dir.exists():  # pragma: no cover - needs two seals in one microsecond
+        batch_id = new_batch_id(now)
+        batch_dir = folders.queue / batch_id
+    batch_dir.mkdir()
+    fsync_dir(folders.queue)
+    manifest = Manifest(
+        batch_id=batch_id,
+        state=BatchState.SEALING,
+        sealed_at=isoformat(now),
+        source=plan.kind,
+        trigger_file=plan.trigger.name if plan.trigger else None,
+        files=[FileEntry(name=seen.name, bytes=seen.size) for seen in plan.files],
+        seal_plan=[planned(seen) for seen in plan.files],
+        seal_trigger=planned(plan.trigger) if plan.trigger else None,
+    )
+    manifest.move_to(BatchState.SEALING, at=isoformat(now), note=f"sealed on {plan.reason}")
+    manifest.save(batch_dir)
+    return finish_sealing(batch_dir, manifest, drop=folders.drop, now=now)
+
+
+def move_planned(item: PlannedFile, *, drop: Path, batch_dir: Path) -> bool:
+    """Move one planned file in; return False if it changed or vanished (it is left alone)."""
+    source = drop / item.name
+    target = batch_dir / item.name
+    if target.exists():
+        try:
+            info = source.lstat()
+        except FileNotFoundError:
+            return True
+        if (info.st_size, info.st_mtime_ns) == (
+            item.bytes,
+            item.mtime_ns,
+        ) and target.stat().st_size == item.bytes:
+            source.unlink()  # a cross-filesystem move that stopped after the copy
+        return True
+    try:
+        info = source.lstat()
+    except FileNotFoundError:
+        return False
+    if (info.st_size, info.st_mtime_ns, info.st_ino) != (item.bytes, item.mtime_ns, item.inode):
+        return False
+    move_file(source, target)
+    return True
+
+
+def finish_sealing(batch_dir: Path, manifest: Manifest, *, drop: Path, now: datetime) -> SealResult:
+    """Move what is still to move, record what was skipped, and mark the batch queued."""
+    moved: list[str] = []
+    skipped: list[str] = []
+    for item in manifest.seal_plan or []:
+        (moved if move_planned(item, drop=drop, batch_dir=batch_dir) else skipped).append(item.name)
+    trigger = manifest.seal_trigger
+    if trigger is not None and not move_planned(trigger, drop=drop, batch_dir=batch_dir):
+        manifest.trigger_file = None
+    if not moved and manifest.trigger_file is None:
+        shutil.rmtree(batch_dir)
+        fsync_dir(batch_dir.parent)
+        return SealResult(batch_dir=None, moved=(), skipped=tuple(skipped))
+    manifest.files = [entry for entry in manifest.files if entry.name in moved]
+    manifest.seal_plan = None
+    manifest.seal_trigger = None
+    note = f"left in the drop folder (changed or gone): {', '.join(skipped)}" if skipped else None
+    manifest.move_to(BatchState.QUEUED, at=isoformat(now), note=note)
+    manifest.save(batch_dir)
+    return SealResult(batch_dir=batch_dir, moved=tuple(moved), skipped=tuple(skipped))
+
+
+def rebuild_manifest(batch_dir: Path, *, now: datetime) -> Manifest | None:
+    """
+    Make a manifest for a batch folder that has none (a crash before its first write).
+
+    Files found are kept as a queued batch; an empty folder is removed (returns None).
+    """
+    remove_temp_files(batch_dir)
+    files = sorted(path for path in batch_dir.iterdir() if path.is_file() and not path.name.startswith("."))
+    if not files:
+        shutil.rmtree(batch_dir)
+        return None
+    zips = [path for path in files if path.name.lower().endswith(".zip")]
+    manifest = Manifest(
+        batch_id=batch_dir.name,
+        state=BatchState.QUEUED,
+        sealed_at=isoformat(now),
+        source="zip" if len(files) == 1 and zips else "csv",
+        files=[FileEntry(name=path.name, bytes=path.stat().st_size) for path in files],
+    )
+    manifest.move_to(BatchState.QUEUED, at=isoformat(now), note="manifest rebuilt from the folder's files")
+    manifest.save(batch_dir)
+    return manifest
+
+
+def open_batch(batch_dir: Path, *, drop: Path, now: datetime) -> Manifest | None:
+    """
+    Return the manifest of a queued batch, repairing what a crash left behind.
+
+    Removes stray temp files, rebuilds a missing manifest, finishes a half-done seal. Returns
+    None when the folder turned out empty and was removed.
+    """
+    remove_temp_files(batch_dir)
+    try:
+        manifest = load_manifest(batch_dir)
+    except ManifestUnreadable:
+        if (batch_dir / MANIFEST_NAME).exists():
+            raise
+        return rebuild_manifest(batch_dir, now=now)
+    if manifest.state is BatchState.SEALING:
+        result = finish_sealing(batch_dir, manifest, drop=drop, now=now)
+        if result.batch_dir is None:
+            return None
+    return manifest
+
+
+def file_away(batch_dir: Path, manifest: Manifest, *, folders: FolderSettings) -> Path:
+    """
+    Move a finished batch folder into done/ or failed/ (by its state); return the new path.
+
+    If a previous attempt already copied it there (across filesystems), the queue copy goes.
+    """
+    root = folders.done if manifest.state is BatchState.DONE else folders.failed
+    target = root / batch_dir.name
+    if target.exists():
+        try:
+            existing = load_manifest(target)
+        except ManifestUnreadable:
+            existing = None
+        if existing is not None and existing.history == manifest.history:
+            shutil.rmtree(batch_dir)
+            fsync_dir(batch_dir.parent)
+            return target
+    remove_temp_files(batch_dir)
+    move_dir(batch_dir, target)
+    return target
+
+
+def is_batch_artifact(name: str) -> bool:
+    """Return True for files sis-watcher writes in a batch folder (not originals)."""
+    return name == MANIFEST_NAME or is_temp_name(name)
+
+
+def known_import_ids(folders: FolderSettings, *, since: datetime, excluding: Path | None = None) -> set[int]:
+    """
+    Return the Canvas import ids our batches recorded, among batches touched since `since`.
+
+    Any batch that recorded an import created after `since` wrote its manifest after that, so
+    only folders modified since then are read.
+    """
+    threshold = since.timestamp() - 1
+    found: set[int] = set()
+    for root in (folders.queue, folders.done, folders.failed):
+        for batch_dir in batch_folders(root):
+            if batch_dir == excluding:
+                continue
+            try:
+                if batch_dir.stat().st_mtime < threshold:
+                    continue
+                manifest = load_manifest(batch_dir)
+            except (OSError, ManifestUnreadable):
+                continue
+            if manifest.canvas.import_id is not None:
+                found.add(manifest.canvas.import_id)
+    return found

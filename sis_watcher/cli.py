@@ -1,0 +1,134 @@
+"""
+The `sis-watcher` command: argument parsing, logging set-up, and exit codes. Nothing else.
+
+Commands (DESIGN.md "Command line"): run, once, validate, check, status, retry, demo, simulator.
+Exit codes are in `exit_codes.py`: 0 ok, 1 failure, 2 bad config or usage, 3 killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from sis_watcher import __version__, logs
+from sis_watcher.clock import SystemClock
+from sis_watcher.config import Config, load
+from sis_watcher.errors import ConfigError, LockHeld, RetryRefused, TokenUnavailable
+from sis_watcher.exit_codes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sis-watcher",
+        description="Watch a drop folder for Canvas SIS CSV exports, upload them to Canvas, "
+        "and file each batch under done/ or failed/ with Canvas's verdict.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(name: str, text: str) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=text, description=text)
+        command.add_argument("-c", "--config", required=True, type=Path, help="the YAML config file")
+        return command
+
+    with_config("run", "run the daemon in the foreground (systemd Type=notify)")
+    with_config("once", "seal what is in the drop folder now, process every queued batch, exit")
+    check = with_config("check", "check config, folders and token, then the token and account against Canvas")
+    check.add_argument("--offline", action="store_true", help="skip the Canvas part (for ExecStartPre=)")
+    status = with_config("status", "show the daemon, the queue, the in-flight import, recent batches")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    retry = with_config("retry", "put a failed batch back in the queue")
+    retry.add_argument("batch_id", metavar="BATCH_ID")
+    retry.add_argument("--force", action="store_true", help="send it even if the shrink guard refused it")
+    validate = commands.add_parser(
+        "validate",
+        help="offline pre-flight check of CSV files, folders or zips",
+        description="offline pre-flight check",
+    )
+    validate.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    validate.add_argument("--json", action="store_true", help="machine-readable output")
+    demo = commands.add_parser("demo", help="the whole pipeline on a temporary folder against the simulator")
+    demo.add_argument("--keep", action="store_true", help="keep the temporary folder to look at afterwards")
+    simulator = commands.add_parser("simulator", help="run the Canvas simulator alone, on loopback")
+    simulator.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
+    simulator.add_argument("--token", default=None, help="the token it accepts (default: random, printed)")
+    return parser
+
+
+def load_config(path: Path, err: TextIO) -> Config | None:
+    """Load the config, or print every problem by key path and return None."""
+    try:
+        return load(path)
+    except ConfigError as error:
+        print(f"{error.source}: configuration error(s):", file=err)
+        for problem in error.problems:
+            print(f"  {problem}", file=err)
+        return None
+
+
+def run_daemon(config: Config, *, once: bool, err: TextIO) -> int:
+    from sis_watcher.daemon import Daemon  # noqa: PLC0415 - keeps `validate` and `--help` fast
+
+    logs.configure(fmt=config.logging.format, level=config.logging.level)
+    try:
+        return Daemon(config, once=once).run()
+    except (LockHeld, TokenUnavailable) as error:
+        print(f"sis-watcher: {error}", file=err)
+        logs.get_logger().error("daemon.refused_to_start", reason=str(error))
+        return EXIT_CONFIG
+
+
+def command_with_config(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    config = load_config(arguments.config, err)
+    if config is None:
+        return EXIT_CONFIG
+    if arguments.command in ("run", "once"):
+        return run_daemon(config, once=arguments.command == "once", err=err)
+    if arguments.command == "check":
+        from sis_watcher.check import run_check  # noqa: PLC0415
+
+        return run_check(config, offline=arguments.offline, out=out)
+    if arguments.command == "status":
+        from sis_watcher.status import run_status  # noqa: PLC0415
+
+        return run_status(config, as_json=arguments.json, out=out)
+    from sis_watcher.retry_batch import retry_batch  # noqa: PLC0415
+
+    try:
+        target = retry_batch(
+            config.folders, arguments.batch_id, force=arguments.force, now=SystemClock().now()
+        )
+    except (RetryRefused, OSError) as error:
+        print(f"sis-watcher retry: {error}", file=err)
+        return EXIT_CONFIG
+    print(f"{arguments.batch_id} is back in the queue: {target}", file=out)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run the command line; return the exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    arguments = build_parser().parse_args(argv)
+    if arguments.command == "validate":
+        from sis_watcher.validation import run_validate  # noqa: PLC0415
+
+        return run_validate(arguments.paths, as_json=arguments.json, out=out)
+    if arguments.command == "demo":
+        from sis_watcher.demo import run_demo  # noqa: PLC0415
+
+        return run_demo(keep=arguments.keep, out=out)
+    if arguments.command == "simulator":
+        from sis_watcher.simulator.cli import run_simulator  # noqa: PLC0415
+
+        if arguments.port < 0 or arguments.port > 65535:
+            print("sis-watcher simulator: --port must be 0..65535", file=err)
+            return EXIT_CONFIG
+        return run_simulator(host="127.0.0.1", port=arguments.port, token=arguments.token)
+    try:
+        return command_with_config(arguments, out, err)
+    except KeyboardInterrupt:  # pragma: no cover - interactive only
+        return EXIT_FAILURE

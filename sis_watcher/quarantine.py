@@ -1,0 +1,43 @@
+"""A batch folder whose manifest cannot be read goes to failed/, where a person decides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sis_watcher.clock import isoformat
+from sis_watcher.logs import get_logger
+from sis_watcher.manifest import MANIFEST_NAME, BatchState, FileEntry, Manifest
+from sis_watcher.pipeline import Pipeline
+
+log = get_logger()
+UNREADABLE_NAME = "manifest.unreadable.json"
+
+
+def quarantine(batch_dir: Path, *, reason: str, pipeline: Pipeline) -> Manifest:
+    """
+    Keep the unreadable manifest aside and fail the batch with a fresh one.
+
+    Nobody can tell whether it reached Canvas, so the reason tells the admin to look there
+    before `sis-watcher retry`.
+    """
+    (batch_dir / MANIFEST_NAME).replace(batch_dir / UNREADABLE_NAME)
+    now = pipeline.clock.now()
+    files = sorted(
+        path
+        for path in batch_dir.iterdir()
+        if path.is_file() and not path.name.startswith(".") and path.name != UNREADABLE_NAME
+    )
+    manifest = Manifest(
+        batch_id=batch_dir.name,
+        state=BatchState.QUEUED,
+        sealed_at=isoformat(now),
+        files=[FileEntry(name=path.name, bytes=path.stat().st_size) for path in files],
+    )
+    pipeline.fail(
+        manifest,
+        f"{reason}; it was kept as {UNREADABLE_NAME}. Check in Canvas whether this batch was "
+        "imported before running `sis-watcher retry`",
+    )
+    manifest.save(batch_dir)
+    log.error("batch.manifest_unreadable", reason=reason)
+    return manifest

@@ -68,10 +68,7 @@ class Fault:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")
         values = dict(data)
         values["kind"] = FaultKind(str(values.get("kind")))
-        try:
-            return cls(**values)
-        except TypeError as error:
-            raise ValueError(str(error)) from None
+        return cls(**values)
 
 
 @dataclass(slots=True)

@@ -134,6 +134,7 @@ class Handler(BaseHTTPRequestHandler):
     """Hands each request to the server's app; HTTP/1.1 with keep-alive."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes; no 40 ms delayed-ACK stall
     timeout = 120
     server: LoopbackServer
 

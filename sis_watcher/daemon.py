@@ -125,8 +125,10 @@ class Daemon:
         self.batch_sealed.set()
 
     def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self.on_signal)
-        signal.signal(signal.SIGINT, self.on_signal)
+        """Route SIGTERM and SIGINT to `on_signal` (only possible from the main thread)."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.on_signal)
+            signal.signal(signal.SIGINT, self.on_signal)
 
     def stage(self, name: str, body: Callable[[], None]) -> threading.Thread:
         """Return a thread running `body`; if it raises, the daemon stops with EXIT_FAILURE."""
@@ -157,6 +159,7 @@ class Daemon:
 
     def run(self) -> int:
         """Run until stopped (or, once, until the queue is empty); return the exit code."""
+        self.install_signal_handlers()
         ensure_state_folders(self.config)
         lock = FolderLock(self.config.folders.queue)
         lock.acquire()

@@ -309,6 +309,9 @@ IMPORT_ORDER: tuple[CsvType, ...] = (
 
 BY_NAME: dict[str, CsvType] = {csv_type.name: csv_type for csv_type in IMPORT_ORDER}
 
+# Every column some importer reads: a header cell outside this set is ignored by Canvas.
+KNOWN_COLUMNS: frozenset[str] = frozenset().union(*(csv_type.known_columns for csv_type in IMPORT_ORDER))
+
 # Zip members Canvas skips without a word (IMPORT `IGNORE_FILES`, plus dot-files), reference §3.2.
 IGNORED_ZIP_MEMBERS = ("__MACOSX", "desktop.ini", "desktop.db")
 
@@ -347,6 +350,12 @@ def zip_member_is_ignored(name: str) -> bool:
 # "enrollments_2026.csv"), used only to warn when the header reads as another type.
 NAME_HINTS: tuple[tuple[str, str], ...] = (
     ("change_sis_id", "change_sis_id"),
+    ("differentiation_tag_membership", "differentiation_tag_membership"),
+    ("differentiation_tag_set", "differentiation_tag_set"),
+    ("differentiation_tag", "differentiation_tag"),
+    ("institutional_tag_categor", "institutional_tag_category"),
+    ("institutional_tag_association", "institutional_tag_association"),
+    ("institutional_tag", "institutional_tag"),
     ("group_membership", "group_membership"),
     ("groups_membership", "group_membership"),
     ("group_categor", "group_category"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ def demo_file(kind: str) -> Path:
     return OTHER / f"{DEMO}output__create__{kind}.csv"
 
 
-def zip_bytes(members: dict[str, bytes | Path]) -> bytes:
+def zip_bytes(members: Mapping[str, bytes | Path]) -> bytes:
     """Return a zip holding `members` (name -> bytes or a file to copy)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

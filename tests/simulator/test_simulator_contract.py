@@ -12,7 +12,7 @@ NOT_FOUND = {"errors": [{"message": "The specified resource does not exist."}]}
 CONTRACT_USER = b"user_id,login_id,first_name,last_name,status\nsis_watcher_contract,sis_watcher_contract,Contract,Test,active\n"
 
 
-def test_users_self_names_the_token_owner(canvas_target: Target):
+def test_users_self_names_the_token_owner(canvas_target: Target) -> None:
     """GET users/self answers the token's user with an integer id and a name."""
     with canvas_target.client() as client:
         response = client.get("/api/v1/users/self")
@@ -22,7 +22,7 @@ def test_users_self_names_the_token_owner(canvas_target: Target):
     assert isinstance(response.json()["name"], str)
 
 
-def test_root_account_resolves(canvas_target: Target):
+def test_root_account_resolves(canvas_target: Target) -> None:
     """GET accounts/:id answers the root account, which has no parent."""
     with canvas_target.client() as client:
         response = client.get(f"/api/v1/accounts/{canvas_target.account}")
@@ -32,7 +32,7 @@ def test_root_account_resolves(canvas_target: Target):
     assert isinstance(response.json()["id"], int)
 
 
-def test_unknown_account_is_404_with_canvas_body(canvas_target: Target):
+def test_unknown_account_is_404_with_canvas_body(canvas_target: Target) -> None:
     """An account id that does not exist is a 404 with Canvas's not-found body."""
     with canvas_target.client() as client:
         response = client.get("/api/v1/accounts/987654321987/sis_imports")
@@ -41,9 +41,9 @@ def test_unknown_account_is_404_with_canvas_body(canvas_target: Target):
     assert response.json() == NOT_FOUND
 
 
-def test_bad_token_is_401_with_www_authenticate(canvas_target: Target):
+def test_bad_token_is_401_with_www_authenticate(canvas_target: Target) -> None:
     """A wrong token is a 401 with `WWW-Authenticate: Bearer realm="canvas-lms"` (reference §4.1)."""
-    with canvas_target.client(token="not-the-token") as client:
+    with canvas_target.client(token="not-the-token") as client:  # noqa: S106 - a wrong token on purpose
         response = client.get("/api/v1/users/self")
 
     assert response.status_code == 401
@@ -51,7 +51,7 @@ def test_bad_token_is_401_with_www_authenticate(canvas_target: Target):
     assert response.json() == {"errors": [{"message": "Invalid access token."}]}
 
 
-def test_missing_credentials_is_401_unauthenticated(canvas_target: Target):
+def test_missing_credentials_is_401_unauthenticated(canvas_target: Target) -> None:
     """No Authorization header is a 401 with the `unauthenticated` body."""
     with canvas_target.client(auth=False) as client:
         response = client.get(canvas_target.imports_path())
@@ -60,7 +60,7 @@ def test_missing_credentials_is_401_unauthenticated(canvas_target: Target):
     assert response.json()["status"] == "unauthenticated"
 
 
-def test_authenticated_responses_carry_rate_limit_headers(canvas_target: Target):
+def test_authenticated_responses_carry_rate_limit_headers(canvas_target: Target) -> None:
     """Token-authenticated responses carry X-Request-Cost and X-Rate-Limit-Remaining as floats."""
     with canvas_target.client() as client:
         response = client.get(canvas_target.imports_path())
@@ -69,7 +69,7 @@ def test_authenticated_responses_carry_rate_limit_headers(canvas_target: Target)
     assert float(response.headers["X-Rate-Limit-Remaining"]) > 0
 
 
-def test_list_is_wrapped_and_links_have_no_last(canvas_target: Target):
+def test_list_is_wrapped_and_links_have_no_last(canvas_target: Target) -> None:
     """The index is `{"sis_imports": [...]}` with current and first links, never `last` (§1.3)."""
     with canvas_target.client() as client:
         response = client.get(canvas_target.imports_path(), params={"per_page": 1})
@@ -81,7 +81,7 @@ def test_list_is_wrapped_and_links_have_no_last(canvas_target: Target):
     assert "last" not in rels
 
 
-def test_json_suffix_is_accepted(canvas_target: Target):
+def test_json_suffix_is_accepted(canvas_target: Target) -> None:
     """`sis_imports.json` is the same route as `sis_imports` (reference §1)."""
     with canvas_target.client() as client:
         response = client.get(canvas_target.imports_path(".json"))
@@ -90,7 +90,7 @@ def test_json_suffix_is_accepted(canvas_target: Target):
     assert "sis_imports" in response.json()
 
 
-def test_importing_is_a_wrapped_list(canvas_target: Target):
+def test_importing_is_a_wrapped_list(canvas_target: Target) -> None:
     """GET sis_imports/importing answers a wrapped list, not one object (§1.4)."""
     with canvas_target.client() as client:
         response = client.get(canvas_target.imports_path("/importing"))
@@ -99,7 +99,7 @@ def test_importing_is_a_wrapped_list(canvas_target: Target):
     assert isinstance(response.json()["sis_imports"], list)
 
 
-def test_unknown_import_is_404(canvas_target: Target):
+def test_unknown_import_is_404(canvas_target: Target) -> None:
     """An import id that does not exist is a 404 with Canvas's body (§1.2)."""
     with canvas_target.client() as client:
         response = client.get(canvas_target.imports_path("/987654321987"))
@@ -108,16 +108,20 @@ def test_unknown_import_is_404(canvas_target: Target):
     assert response.json() == NOT_FOUND
 
 
-def test_multipart_without_attachment_is_400(canvas_target: Target):
+def test_multipart_without_attachment_is_400(canvas_target: Target) -> None:
     """A multipart create with no `attachment` field is 400 "Missing attachment" (§1.1)."""
     with canvas_target.client() as client:
-        response = client.post(canvas_target.imports_path(), data={"import_type": "instructure_csv"}, files={"other": ("x.txt", b"x")})
+        response = client.post(
+            canvas_target.imports_path(),
+            data={"import_type": "instructure_csv"},
+            files={"other": ("x.txt", b"x")},
+        )
 
     assert response.status_code == 400
     assert response.json() == {"error": True, "error_message": "Missing attachment"}
 
 
-def test_non_utf8_charset_is_400(canvas_target: Target):
+def test_non_utf8_charset_is_400(canvas_target: Target) -> None:
     """A raw body whose Content-Type charset is not UTF-8 is refused, without creating a batch (§1.1)."""
     with canvas_target.client() as client:
         headers = {"Content-Type": "text/csv; charset=ISO-8859-1"}
@@ -127,20 +131,24 @@ def test_non_utf8_charset_is_400(canvas_target: Target):
     assert response.json() == {"error": "Invalid content type, UTF-8 required"}
 
 
-def test_batch_mode_without_term_is_400(canvas_target: Target):
+def test_batch_mode_without_term_is_400(canvas_target: Target) -> None:
     """batch_mode without batch_mode_term_id is a 400 with Canvas's message (§1.1)."""
     with canvas_target.client() as client:
         params = {"extension": "csv", "batch_mode": "true"}
         response = client.post(canvas_target.imports_path(), params=params, content=CONTRACT_USER)
 
     assert response.status_code == 400
-    assert response.json() == {"message": "Batch mode specified, but the given batch_mode_term_id cannot be found."}
+    assert response.json() == {
+        "message": "Batch mode specified, but the given batch_mode_term_id cannot be found."
+    }
 
 
-def test_tiny_import_runs_to_imported(canvas_target: Target):
+def test_tiny_import_runs_to_imported(canvas_target: Target) -> None:
     """One tiny users CSV is created with Canvas's shape and ends `imported` with its counts."""
     with canvas_target.client() as client:
-        created = client.post(canvas_target.imports_path(), params={"extension": "csv"}, content=CONTRACT_USER)
+        created = client.post(
+            canvas_target.imports_path(), params={"extension": "csv"}, content=CONTRACT_USER
+        )
         assert created.status_code == 200
         body = created.json()
         final = canvas_target.wait_final(client, body["id"])
@@ -163,12 +171,14 @@ def test_tiny_import_runs_to_imported(canvas_target: Target):
     assert body["id"] in [row["id"] for row in listed]
 
 
-def test_import_errors_are_wrapped(canvas_target: Target):
+def test_import_errors_are_wrapped(canvas_target: Target) -> None:
     """GET sis_imports/:id/errors of an existing import answers `{"sis_import_errors": [...]}` (§1.8)."""
     with canvas_target.client() as client:
         listed = client.get(canvas_target.imports_path()).json()["sis_imports"]
         if not listed:
-            created = client.post(canvas_target.imports_path(), params={"extension": "csv"}, content=CONTRACT_USER)
+            created = client.post(
+                canvas_target.imports_path(), params={"extension": "csv"}, content=CONTRACT_USER
+            )
             listed = [created.json()]
         response = client.get(canvas_target.imports_path(f"/{listed[0]['id']}/errors"))
 
@@ -182,7 +192,7 @@ def assert_loopback(target: Target) -> None:
         assert httpx.URL(target.url).host == "127.0.0.1"
 
 
-def test_simulator_target_is_loopback(canvas_target: Target):
+def test_simulator_target_is_loopback(canvas_target: Target) -> None:
     """The default target is the simulator on 127.0.0.1."""
     assert_loopback(canvas_target)
 

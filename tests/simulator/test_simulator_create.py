@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -25,7 +26,9 @@ IMPORTS = "/api/v1/accounts/self/sis_imports"
         (None, "sis_import.zip"),
     ],
 )
-def test_raw_body_is_named_by_content_type(sim: CanvasSimulator, client: httpx.Client, content_type, expected):
+def test_raw_body_is_named_by_content_type(
+    sim: CanvasSimulator, client: httpx.Client, content_type: str | None, expected: str
+) -> None:
     """Without `extension`, the media type names the stored file (reference §1.1)."""
     headers = {"Content-Type": content_type} if content_type else {}
     response = client.post(IMPORTS, content=b"data", headers=headers)
@@ -34,7 +37,9 @@ def test_raw_body_is_named_by_content_type(sim: CanvasSimulator, client: httpx.C
     assert sim.uploads[0].file_name == expected
 
 
-def test_extension_wins_over_content_type_and_skips_charset_check(sim: CanvasSimulator, client: httpx.Client):
+def test_extension_wins_over_content_type_and_skips_charset_check(
+    sim: CanvasSimulator, client: httpx.Client
+) -> None:
     """With `extension`, neither the media type nor its charset matters (reference §1.1)."""
     headers = {"Content-Type": "text/csv; charset=latin1"}
     response = client.post(IMPORTS, params={"extension": "csv"}, content=USERS, headers=headers)
@@ -43,7 +48,7 @@ def test_extension_wins_over_content_type_and_skips_charset_check(sim: CanvasSim
     assert sim.uploads[0].file_name == "sis_import.csv"
 
 
-def test_upload_record_has_body_hash_size_and_params(sim: CanvasSimulator, client: httpx.Client):
+def test_upload_record_has_body_hash_size_and_params(sim: CanvasSimulator, client: httpx.Client) -> None:
     """Each created import records the body's sha256, size, parameters and content type."""
     body = zip_bytes({"users.csv": USERS})
     response = upload(client, body, skip_deletes="true")
@@ -55,11 +60,11 @@ def test_upload_record_has_body_hash_size_and_params(sim: CanvasSimulator, clien
     assert record.params == {"extension": "zip", "skip_deletes": "true"}
 
 
-def test_chunked_upload_is_received(sim: CanvasSimulator, client: httpx.Client):
+def test_chunked_upload_is_received(sim: CanvasSimulator, client: httpx.Client) -> None:
     """A chunked (streamed, no Content-Length) body arrives whole."""
     body = zip_bytes({"users.csv": USERS})
 
-    def pieces():
+    def pieces() -> Iterator[bytes]:
         for start in range(0, len(body), 7):
             yield body[start : start + 7]
 
@@ -70,10 +75,13 @@ def test_chunked_upload_is_received(sim: CanvasSimulator, client: httpx.Client):
     assert final["workflow_state"] == "imported"
 
 
-def test_multipart_attachment_keeps_client_file_name(sim: CanvasSimulator, client: httpx.Client):
+def test_multipart_attachment_keeps_client_file_name(sim: CanvasSimulator, client: httpx.Client) -> None:
     """A multipart upload stores the client's filename and takes form fields as parameters."""
     body = zip_bytes({"users.csv": USERS})
-    files = {"attachment": ("export.zip", body, "application/zip"), "ignored": ("x.bin", b"x")}
+    files: dict[str, tuple[str, bytes, str]] = {
+        "attachment": ("export.zip", body, "application/zip"),
+        "ignored": ("x.bin", b"x", "application/octet-stream"),
+    }
     response = client.post(IMPORTS, data={"import_type": "instructure_csv", "skip_deletes": "1"}, files=files)
     final = sim.wait_for_state(response.json()["id"])
 
@@ -83,16 +91,18 @@ def test_multipart_attachment_keeps_client_file_name(sim: CanvasSimulator, clien
     assert final["workflow_state"] == "imported"
 
 
-def test_broken_multipart_is_400(sim: CanvasSimulator, client: httpx.Client):
+def test_broken_multipart_is_400(sim: CanvasSimulator, client: httpx.Client) -> None:
     """A multipart body without its closing boundary is refused and creates nothing."""
     headers = {"Content-Type": "multipart/form-data; boundary=XYZ"}
-    response = client.post(IMPORTS, content=b"--XYZ\r\nContent-Disposition: form-data; name=a\r\n\r\nvalue", headers=headers)
+    response = client.post(
+        IMPORTS, content=b"--XYZ\r\nContent-Disposition: form-data; name=a\r\n\r\nvalue", headers=headers
+    )
 
     assert response.status_code == 400
     assert sim.uploads == []
 
 
-def test_unknown_import_type_is_500(sim: CanvasSimulator, client: httpx.Client):
+def test_unknown_import_type_is_500(sim: CanvasSimulator, client: httpx.Client) -> None:
     """An import_type other than instructure_csv raises in Canvas, a 500 (reference §1.1)."""
     response = upload(client, b"x", import_type="other")
 
@@ -100,15 +110,30 @@ def test_unknown_import_type_is_500(sim: CanvasSimulator, client: httpx.Client):
     assert response.json()["errors"][0]["message"] == "An error occurred."
 
 
-def test_unset_options_echo_as_canvas_shapes_them(sim: CanvasSimulator, client: httpx.Client):
+def test_unset_options_echo_as_canvas_shapes_them(sim: CanvasSimulator, client: httpx.Client) -> None:
     """Unset options are null, skip_deletes and update_sis_id_if_login_claimed false (§2.1, §6.1)."""
     body = upload(client, zip_bytes({"users.csv": USERS})).json()
 
-    assert list(body)[:8] == ["id", "created_at", "started_at", "ended_at", "updated_at", "progress", "workflow_state", "data"]
+    assert list(body)[:8] == [
+        "id",
+        "created_at",
+        "started_at",
+        "ended_at",
+        "updated_at",
+        "progress",
+        "workflow_state",
+        "data",
+    ]
     assert body["progress"] == 0
     assert body["workflow_state"] == "created"
     assert body["data"] == {"import_type": "instructure_csv"}
-    for name in ("batch_mode", "batch_mode_term_id", "multi_term_batch_mode", "override_sis_stickiness", "change_threshold"):
+    for name in (
+        "batch_mode",
+        "batch_mode_term_id",
+        "multi_term_batch_mode",
+        "override_sis_stickiness",
+        "change_threshold",
+    ):
         assert body[name] is None
     assert body["skip_deletes"] is False
     assert body["update_sis_id_if_login_claimed"] is False
@@ -116,10 +141,12 @@ def test_unset_options_echo_as_canvas_shapes_them(sim: CanvasSimulator, client: 
     assert body["user"]["id"] == 1
 
 
-def test_stickiness_options_only_with_override(sim: CanvasSimulator, client: httpx.Client):
+def test_stickiness_options_only_with_override(sim: CanvasSimulator, client: httpx.Client) -> None:
     """add/clear_sis_stickiness are stored only when override_sis_stickiness is true (§1.1)."""
     without = upload(client, b"x", add_sis_stickiness="true").json()
-    with_override = upload(client, b"x", override_sis_stickiness="true", add_sis_stickiness="1", clear_sis_stickiness="yes").json()
+    with_override = upload(
+        client, b"x", override_sis_stickiness="true", add_sis_stickiness="1", clear_sis_stickiness="yes"
+    ).json()
 
     assert without["add_sis_stickiness"] is None
     assert with_override["override_sis_stickiness"] is True
@@ -127,7 +154,7 @@ def test_stickiness_options_only_with_override(sim: CanvasSimulator, client: htt
     assert with_override["clear_sis_stickiness"] is True
 
 
-def test_batch_mode_with_term_echoes_integer_term_id(sim: CanvasSimulator, client: httpx.Client):
+def test_batch_mode_with_term_echoes_integer_term_id(sim: CanvasSimulator, client: httpx.Client) -> None:
     """batch_mode with a resolvable term stores the term's integer Canvas id (§2.1)."""
     body = upload(client, b"x", batch_mode="true", batch_mode_term_id="default", change_threshold="10").json()
 
@@ -136,7 +163,7 @@ def test_batch_mode_with_term_echoes_integer_term_id(sim: CanvasSimulator, clien
     assert body["change_threshold"] == 10
 
 
-def test_batch_mode_with_unknown_term_is_404(sim: CanvasSimulator, client: httpx.Client):
+def test_batch_mode_with_unknown_term_is_404(sim: CanvasSimulator, client: httpx.Client) -> None:
     """A batch_mode_term_id that names no active term is a 404 and creates nothing (§1.1)."""
     response = upload(client, b"x", batch_mode="true", batch_mode_term_id="sis_term_id:nope")
 
@@ -144,8 +171,10 @@ def test_batch_mode_with_unknown_term_is_404(sim: CanvasSimulator, client: httpx
     assert sim.uploads == []
 
 
-@pytest.mark.parametrize("name", ["diffing_drop_status", "diffing_user_remove_status", "batch_mode_enrollment_drop_status"])
-def test_invalid_status_options_are_400(sim: CanvasSimulator, client: httpx.Client, name):
+@pytest.mark.parametrize(
+    "name", ["diffing_drop_status", "diffing_user_remove_status", "batch_mode_enrollment_drop_status"]
+)
+def test_invalid_status_options_are_400(sim: CanvasSimulator, client: httpx.Client, name: str) -> None:
     """Drop and remove statuses outside Canvas's lists are 400 `Invalid <name>` (§1.1)."""
     response = upload(client, b"x", **{name: "bogus"})
 
@@ -153,7 +182,7 @@ def test_invalid_status_options_are_400(sim: CanvasSimulator, client: httpx.Clie
     assert response.json() == {"message": f"Invalid {name}"}
 
 
-def test_multi_term_false_still_means_batch_mode(sim: CanvasSimulator, client: httpx.Client):
+def test_multi_term_false_still_means_batch_mode(sim: CanvasSimulator, client: httpx.Client) -> None:
     """Sending multi_term_batch_mode=false turns batch mode on and stores false (the presence trap)."""
     body = upload(client, b"x", multi_term_batch_mode="false", change_threshold="5").json()
 
@@ -161,7 +190,9 @@ def test_multi_term_false_still_means_batch_mode(sim: CanvasSimulator, client: h
     assert body["multi_term_batch_mode"] is False
 
 
-def test_multi_term_without_threshold_leaves_row_initializing(sim: CanvasSimulator, client: httpx.Client):
+def test_multi_term_without_threshold_leaves_row_initializing(
+    sim: CanvasSimulator, client: httpx.Client
+) -> None:
     """Without change_threshold the create is a 400, yet the row stays `initializing` for ever (§1.1)."""
     response = upload(client, b"x", multi_term_batch_mode="true")
     listed = client.get(IMPORTS).json()["sis_imports"]
@@ -172,10 +203,18 @@ def test_multi_term_without_threshold_leaves_row_initializing(sim: CanvasSimulat
     assert len(sim.uploads) == 1
 
 
-def test_diffing_is_ignored_in_batch_mode(sim: CanvasSimulator, client: httpx.Client):
+def test_diffing_is_ignored_in_batch_mode(sim: CanvasSimulator, client: httpx.Client) -> None:
     """diffing_data_set_identifier is dropped when batch mode is on (the elsif chain, §1.1)."""
-    batch = upload(client, b"x", batch_mode="1", batch_mode_term_id="1", diffing_data_set_identifier="set").json()
-    plain = upload(client, b"x", diffing_data_set_identifier="set", diffing_drop_status="inactive", diff_row_count_threshold="0").json()
+    batch = upload(
+        client, b"x", batch_mode="1", batch_mode_term_id="1", diffing_data_set_identifier="set"
+    ).json()
+    plain = upload(
+        client,
+        b"x",
+        diffing_data_set_identifier="set",
+        diffing_drop_status="inactive",
+        diff_row_count_threshold="0",
+    ).json()
 
     assert batch["diffing_data_set_identifier"] is None
     assert "diffing_threshold_exceeded" not in batch
@@ -185,7 +224,7 @@ def test_diffing_is_ignored_in_batch_mode(sim: CanvasSimulator, client: httpx.Cl
     assert plain["diffing_threshold_exceeded"] is False
 
 
-def test_sub_account_is_refused_and_unknown_route_is_404(sim: CanvasSimulator, client: httpx.Client):
+def test_sub_account_is_refused_and_unknown_route_is_404(sim: CanvasSimulator, client: httpx.Client) -> None:
     """sis_imports on the sub-account is the root-only 400; other paths are 404 (§1, §6.6)."""
     sub = client.get("/api/v1/accounts/2/sis_imports")
     sub_by_sis = client.get("/api/v1/accounts/sis_account_id:SUB")
@@ -205,7 +244,7 @@ def test_sub_account_is_refused_and_unknown_route_is_404(sim: CanvasSimulator, c
     assert [bad_id.status_code, wrong_verb.status_code, unknown_action.status_code] == [404, 404, 404]
 
 
-def test_disabled_sis_imports_are_403(make_sim):
+def test_disabled_sis_imports_are_403(make_sim: Callable[..., CanvasSimulator]) -> None:
     """A root account with SIS imports off answers 403 with Canvas's message (§1)."""
     sim = make_sim(sis_imports_enabled=False)
     with httpx.Client(base_url=sim.url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
@@ -215,7 +254,7 @@ def test_disabled_sis_imports_are_403(make_sim):
     assert response.json() == {"errors": ["SIS imports are not enabled for this account"]}
 
 
-def test_token_in_query_string_is_accepted(sim: CanvasSimulator):
+def test_token_in_query_string_is_accepted(sim: CanvasSimulator) -> None:
     """A token given as `access_token` works like the header (reference §4.1)."""
     with httpx.Client(base_url=sim.url) as client:
         response = client.get("/api/v1/users/self", params={"access_token": TOKEN})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -16,9 +17,11 @@ IMPORTS = "/api/v1/accounts/self/sis_imports"
 USERS = zip_bytes({"users.csv": DOCS / "users.csv"})
 
 
-def test_status_fault_fires_count_times_with_retry_after(sim: CanvasSimulator, client: httpx.Client):
+def test_status_fault_fires_count_times_with_retry_after(sim: CanvasSimulator, client: httpx.Client) -> None:
     """A 503 fault answers the next N matching requests with Retry-After, then stops."""
-    fault_id = sim.faults.add(kind=FaultKind.STATUS, status=503, count=2, method="POST", path=r"/sis_imports$", retry_after=7)
+    fault_id = sim.faults.add(
+        kind=FaultKind.STATUS, status=503, count=2, method="POST", path=r"/sis_imports$", retry_after=7
+    )
     answers = [upload(client, USERS) for _ in range(3)]
     listed = client.get(IMPORTS)
 
@@ -31,7 +34,7 @@ def test_status_fault_fires_count_times_with_retry_after(sim: CanvasSimulator, c
     assert [record.fault for record in sim.requests] == ["status", "status", None, None]
 
 
-def test_default_status_fault_is_canvas_500(sim: CanvasSimulator, client: httpx.Client):
+def test_default_status_fault_is_canvas_500(sim: CanvasSimulator, client: httpx.Client) -> None:
     """Without a status the fault is a 500 with Canvas's generic error JSON."""
     sim.faults.add(kind="status")
     response = client.get(IMPORTS)
@@ -40,7 +43,9 @@ def test_default_status_fault_is_canvas_500(sim: CanvasSimulator, client: httpx.
     assert response.json()["errors"][0]["message"] == "An error occurred."
 
 
-def test_gateway_error_after_processing_creates_the_import(sim: CanvasSimulator, client: httpx.Client):
+def test_gateway_error_after_processing_creates_the_import(
+    sim: CanvasSimulator, client: httpx.Client
+) -> None:
     """`process_first` answers 502 although the import was created, like a timed-out gateway."""
     sim.faults.add(Fault(kind=FaultKind.STATUS, status=502, process_first=True, method="POST"))
     response = upload(client, USERS)
@@ -49,7 +54,7 @@ def test_gateway_error_after_processing_creates_the_import(sim: CanvasSimulator,
     assert len(sim.uploads) == 1
 
 
-def test_throttle_403_is_plain_text_without_retry_after(sim: CanvasSimulator, client: httpx.Client):
+def test_throttle_403_is_plain_text_without_retry_after(sim: CanvasSimulator, client: httpx.Client) -> None:
     """The 403 throttle is text/plain "Rate Limit Exceeded", remaining 0.0, no Retry-After or cost (§4.2)."""
     sim.faults.add(kind=FaultKind.THROTTLE_403)
     response = client.get(IMPORTS)
@@ -62,7 +67,7 @@ def test_throttle_403_is_plain_text_without_retry_after(sim: CanvasSimulator, cl
     assert "X-Request-Cost" not in response.headers
 
 
-def test_throttle_429_may_carry_retry_after(sim: CanvasSimulator, client: httpx.Client):
+def test_throttle_429_may_carry_retry_after(sim: CanvasSimulator, client: httpx.Client) -> None:
     """The 429 throttle is plain text, optionally with Retry-After."""
     sim.faults.add(kind=FaultKind.THROTTLE_429, retry_after=1.5)
     response = client.get(IMPORTS)
@@ -72,7 +77,9 @@ def test_throttle_429_may_carry_retry_after(sim: CanvasSimulator, client: httpx.
     assert "Rate Limit Exceeded" in response.text
 
 
-def test_drop_after_upload_creates_the_import_without_answer(sim: CanvasSimulator, client: httpx.Client):
+def test_drop_after_upload_creates_the_import_without_answer(
+    sim: CanvasSimulator, client: httpx.Client
+) -> None:
     """The connection closes after the body was read; the import exists all the same."""
     sim.faults.add(kind=FaultKind.DROP_AFTER_UPLOAD, method="POST")
     with pytest.raises(httpx.RemoteProtocolError):
@@ -84,7 +91,7 @@ def test_drop_after_upload_creates_the_import_without_answer(sim: CanvasSimulato
     assert sim.requests[0].status is None
 
 
-def test_drop_does_nothing_and_hangs_up(sim: CanvasSimulator, client: httpx.Client):
+def test_drop_does_nothing_and_hangs_up(sim: CanvasSimulator, client: httpx.Client) -> None:
     """A plain drop reads the body and hangs up without creating anything."""
     sim.faults.add(kind=FaultKind.DROP)
     with pytest.raises(httpx.RemoteProtocolError):
@@ -93,7 +100,7 @@ def test_drop_does_nothing_and_hangs_up(sim: CanvasSimulator, client: httpx.Clie
     assert sim.uploads == []
 
 
-def test_slow_fault_delays_the_answer(sim: CanvasSimulator, client: httpx.Client):
+def test_slow_fault_delays_the_answer(sim: CanvasSimulator, client: httpx.Client) -> None:
     """A slow fault answers after its delay, so a short client timeout fires while the import exists."""
     sim.faults.add(kind=FaultKind.SLOW, delay_seconds=1.0, method="POST")
     with pytest.raises(httpx.ReadTimeout):
@@ -103,7 +110,7 @@ def test_slow_fault_delays_the_answer(sim: CanvasSimulator, client: httpx.Client
     assert sim.uploads[0].size == len(USERS)
 
 
-def test_stuck_imports_never_finish(make_sim):
+def test_stuck_imports_never_finish(make_sim: Callable[..., CanvasSimulator]) -> None:
     """Stuck faults leave an import `initializing` or `importing` until it is aborted."""
     sim = make_sim(pickup_delay_seconds=0.0, min_import_seconds=0.0)
     with httpx.Client(base_url=sim.url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
@@ -113,7 +120,10 @@ def test_stuck_imports_never_finish(make_sim):
         importing = upload(client, USERS).json()["id"]
         sim.wait_until(lambda: "csv_attachments" in (sim.import_json(importing) or {}))
         blocked = upload(client, USERS).json()["id"]
-        states = [client.get(f"{IMPORTS}/{i}").json()["workflow_state"] for i in (initializing["id"], importing, blocked)]
+        states = [
+            client.get(f"{IMPORTS}/{i}").json()["workflow_state"]
+            for i in (initializing["id"], importing, blocked)
+        ]
         client.put(f"{IMPORTS}/{importing}/abort")
         final = sim.wait_for_state(blocked)
 
@@ -122,7 +132,7 @@ def test_stuck_imports_never_finish(make_sim):
     assert final["workflow_state"] == "imported"
 
 
-def test_revoked_token_fault_then_restored(sim: CanvasSimulator, client: httpx.Client):
+def test_revoked_token_fault_then_restored(sim: CanvasSimulator, client: httpx.Client) -> None:
     """A revoked-token fault answers 401 "Revoked access token." for N requests, then the token works."""
     sim.faults.add(kind=FaultKind.REVOKED_TOKEN, count=2)
     answers = [client.get(IMPORTS) for _ in range(3)]
@@ -132,7 +142,7 @@ def test_revoked_token_fault_then_restored(sim: CanvasSimulator, client: httpx.C
     assert answers[0].headers["WWW-Authenticate"] == 'Bearer realm="canvas-lms"'
 
 
-def test_revoke_restore_and_rotate_token(sim: CanvasSimulator, client: httpx.Client):
+def test_revoke_restore_and_rotate_token(sim: CanvasSimulator, client: httpx.Client) -> None:
     """Explicit revoke/restore and rotation change what the simulator accepts."""
     sim.revoke_token()
     revoked = client.get(IMPORTS)
@@ -147,12 +157,12 @@ def test_revoke_restore_and_rotate_token(sim: CanvasSimulator, client: httpx.Cli
     assert restored.status_code == 200
     assert old.json() == {"errors": [{"message": "Invalid access token."}]}
     assert new.status_code == 200
-    assert sim.token == "new-token"
+    assert sim.token == "new-token"  # noqa: S105 - a test token
     assert "new-token" not in repr(sim.gate)
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_permission_denied_mode(sim: CanvasSimulator, client: httpx.Client, status):
+def test_permission_denied_mode(sim: CanvasSimulator, client: httpx.Client, status: int) -> None:
     """Permission denial is 401 or 403 with status "unauthorized" and no WWW-Authenticate (§4.1)."""
     sim.deny_permission(status=status)
     denied = client.get(IMPORTS)
@@ -168,7 +178,7 @@ def test_permission_denied_mode(sim: CanvasSimulator, client: httpx.Client, stat
     assert faulted.status_code == status
 
 
-def test_rate_faults_are_seeded_and_repeatable():
+def test_rate_faults_are_seeded_and_repeatable() -> None:
     """A rate fault fires by a seeded RNG: the same seed gives the same pattern."""
 
     def pattern(seed: int) -> list[bool]:
@@ -177,7 +187,7 @@ def test_rate_faults_are_seeded_and_repeatable():
         return [plan.take("GET", "/api/v1/accounts/self/sis_imports") is not None for _ in range(40)]
 
     first, second = pattern(7), pattern(7)
-    expected = [random.Random(7).random() < 0.5 for _ in range(1)]  # noqa: S311
+    expected = [random.Random(7).random() < 0.5 for _ in range(1)]
 
     assert first == second
     assert 5 < sum(first) < 35
@@ -185,7 +195,7 @@ def test_rate_faults_are_seeded_and_repeatable():
     assert FaultPlan().take("GET", "/x") is None
 
 
-def test_fault_matching_and_management():
+def test_fault_matching_and_management() -> None:
     """Faults match by method and path; they can be removed, cleared and listed."""
     plan = FaultPlan()
     kept = plan.add(kind=FaultKind.SLOW, method="get", count=None)
@@ -203,14 +213,16 @@ def test_fault_matching_and_management():
         Fault.from_json({"kind": "explode"})
 
 
-def test_max_in_flight_counts_overlap(make_sim):
+def test_max_in_flight_counts_overlap(make_sim: Callable[..., CanvasSimulator]) -> None:
     """Two requests at once are recorded as two in flight; sequential ones as one."""
     sim = make_sim()
     with httpx.Client(base_url=sim.url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
         client.get(IMPORTS)
         sequential = sim.max_in_flight
         sim.faults.add(kind=FaultKind.SLOW, delay_seconds=0.3, count=1)
-        thread = threading.Thread(target=lambda: httpx.get(f"{sim.url}{IMPORTS}", headers={"Authorization": f"Bearer {TOKEN}"}))
+        thread = threading.Thread(
+            target=lambda: httpx.get(f"{sim.url}{IMPORTS}", headers={"Authorization": f"Bearer {TOKEN}"})
+        )
         thread.start()
         sim.wait_until(lambda: sim.recorder.in_flight == 1)
         client.get(IMPORTS)
@@ -220,7 +232,7 @@ def test_max_in_flight_counts_overlap(make_sim):
     assert sim.max_in_flight == 2
 
 
-def test_control_endpoint_drives_a_simulator(sim: CanvasSimulator, client: httpx.Client):
+def test_control_endpoint_drives_a_simulator(sim: CanvasSimulator, client: httpx.Client) -> None:
     """Everything is inspectable and controllable over HTTP under /__simulator__/ without auth."""
     with httpx.Client(base_url=f"{sim.url}/__simulator__") as control:
         fault = control.post("/faults", json={"kind": "throttle_429", "count": 1}).json()["id"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -28,21 +30,26 @@ CLEAN_DOC_EXAMPLES = [
 ]
 
 
-def test_generated_demo_import_is_clean(sim: CanvasSimulator, client: httpx.Client):
+def test_generated_demo_import_is_clean(sim: CanvasSimulator, client: httpx.Client) -> None:
     """The demo export whose references all resolve imports clean, every row counted (§3.2)."""
     kinds = ["account", "term", "course", "section", "user", "enrollment"]
-    final = import_and_wait(sim, client, zip_bytes({f"{kind}s.csv": demo_file(kind) for kind in reversed(kinds)}))
+    final = import_and_wait(
+        sim, client, zip_bytes({f"{kind}s.csv": demo_file(kind) for kind in reversed(kinds)})
+    )
 
     assert final["workflow_state"] == "imported"
     assert final["data"]["supplied_batches"] == kinds
     assert final["data"]["counts"]["users"] == 10000
     assert final["data"]["counts"]["enrollments"] == 10000
     assert [member.rows for member in sim.uploads[0].members] == [10000, 10000, 1, 1, 1, 1]
-    assert {row["display_name"] for row in final["csv_attachments"]} >= {"users_filtered.csv", "enrollments.csv"}
+    assert {row["display_name"] for row in final["csv_attachments"]} >= {
+        "users_filtered.csv",
+        "enrollments.csv",
+    }
 
 
 @pytest.mark.parametrize("name", CLEAN_DOC_EXAMPLES)
-def test_clean_doc_examples_import_clean(sim: CanvasSimulator, client: httpx.Client, name):
+def test_clean_doc_examples_import_clean(sim: CanvasSimulator, client: httpx.Client, name: str) -> None:
     """Each self-contained sample of Canvas's CSV docs imports `imported`."""
     final = import_and_wait(sim, client, zip_bytes({name: DOCS / name}))
 
@@ -52,13 +59,18 @@ def test_clean_doc_examples_import_clean(sim: CanvasSimulator, client: httpx.Cli
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("enrollments.csv", "Neither course nor section existed for user enrollment (Course ID: E411208, Section ID: 1B, User ID: 01103)"),
+        (
+            "enrollments.csv",
+            "Neither course nor section existed for user enrollment (Course ID: E411208, Section ID: 1B, User ID: 01103)",
+        ),
         ("sections.csv", "Section S001 references course E411208 which doesn't exist"),
         ("logins.csv", "Could not find the existing user for login with SIS ID 01103, skipping"),
         ("change_sis_id.csv", "No type given for change sis id u001"),
     ],
 )
-def test_defective_doc_examples_warn(sim: CanvasSimulator, client: httpx.Client, name, message):
+def test_defective_doc_examples_warn(
+    sim: CanvasSimulator, client: httpx.Client, name: str, message: str
+) -> None:
     """Doc samples with dangling references or short rows end `imported_with_messages` (§5.0)."""
     final = import_and_wait(sim, client, zip_bytes({name: DOCS / name}))
 
@@ -66,22 +78,28 @@ def test_defective_doc_examples_warn(sim: CanvasSimulator, client: httpx.Client,
     assert [name, message] in final["processing_warnings"]
 
 
-def test_enrollment_with_unknown_section_or_user_warns(sim: CanvasSimulator, client: httpx.Client):
+def test_enrollment_with_unknown_section_or_user_warns(sim: CanvasSimulator, client: httpx.Client) -> None:
     """With the course known, a missing section or user is its own warning (enrollment_importer.rb)."""
-    members = {
+    members: dict[str, bytes | Path] = {
         "courses.csv": DOCS / "courses.csv",
         "enrollments.csv": b"course_id,user_id,role,section_id,status\nE411208,nobody,student,,active\nE411208,x,student,1B,active\n",
     }
     warnings = import_and_wait(sim, client, zip_bytes(members))["processing_warnings"]
 
-    assert ["enrollments.csv", "User not found for enrollment (User ID: nobody, Course ID: E411208, Section ID: )"] in warnings
+    assert [
+        "enrollments.csv",
+        "User not found for enrollment (User ID: nobody, Course ID: E411208, Section ID: )",
+    ] in warnings
     assert ["enrollments.csv", "An enrollment referenced a non-existent section 1B"] in warnings
 
 
-def test_unknown_header_fails_with_messages(sim: CanvasSimulator, client: httpx.Client):
+def test_unknown_header_fails_with_messages(sim: CanvasSimulator, client: httpx.Client) -> None:
     """A CSV whose header matches no importer fails the batch (§3.3)."""
     name = "course_list.csv"
-    members = {name: OTHER / "tfullwood__canvas-contrib__API_Examples__Automation__demodata__course_list.csv", "users.csv": DOCS / "users.csv"}
+    members: dict[str, bytes | Path] = {
+        name: OTHER / "tfullwood__canvas-contrib__API_Examples__Automation__demodata__course_list.csv",
+        "users.csv": DOCS / "users.csv",
+    }
     final = import_and_wait(sim, client, zip_bytes(members))
 
     assert final["workflow_state"] == "failed_with_messages"
@@ -90,9 +108,9 @@ def test_unknown_header_fails_with_messages(sim: CanvasSimulator, client: httpx.
     assert final["data"]["supplied_batches"] == ["user"]
 
 
-def test_invalid_utf8_and_malformed_csv_fail(sim: CanvasSimulator, client: httpx.Client):
+def test_invalid_utf8_and_malformed_csv_fail(sim: CanvasSimulator, client: httpx.Client) -> None:
     """Invalid UTF-8 and broken quoting are failures for their file (§3.4)."""
-    members = {
+    members: dict[str, bytes | Path] = {
         "latin1.csv": "user_id,login_id,status\nu1,Andr\u00e9,active\n".encode("latin-1"),
         "broken.csv": b'user_id,login_id,status\nu1,"unclosed,active\n',
         "truncated.csv": b"user_id,login_id,status\nu1,\xc3",
@@ -108,9 +126,14 @@ def test_invalid_utf8_and_malformed_csv_fail(sim: CanvasSimulator, client: httpx
 
 
 @pytest.mark.parametrize(
-    "name", ["spec__fixtures__sis__with_bom.csv", "spec__fixtures__sis__utf8.csv", "spec__fixtures__sis__users_utf.csv"]
+    "name",
+    [
+        "spec__fixtures__sis__with_bom.csv",
+        "spec__fixtures__sis__utf8.csv",
+        "spec__fixtures__sis__users_utf.csv",
+    ],
 )
-def test_canvas_fixtures_import_clean(sim: CanvasSimulator, client: httpx.Client, name):
+def test_canvas_fixtures_import_clean(sim: CanvasSimulator, client: httpx.Client, name: str) -> None:
     """Canvas's own users fixtures (BOM, multi-byte at 4096, accents) import clean."""
     final = import_and_wait(sim, client, (FIXTURES / name).read_bytes(), extension="csv")
 
@@ -119,7 +142,9 @@ def test_canvas_fixtures_import_clean(sim: CanvasSimulator, client: httpx.Client
     assert final["csv_attachments"][0]["display_name"] == "sis_import.csv"
 
 
-def test_row_problems_are_warnings_with_header_counted_rows(sim: CanvasSimulator, client: httpx.Client):
+def test_row_problems_are_warnings_with_header_counted_rows(
+    sim: CanvasSimulator, client: httpx.Client
+) -> None:
     """Missing values, bad statuses and NUL bytes warn; `row` counts the header as 1 (§1.8, §3.4)."""
     csv = b"user_id,login_id,status\nu1,l1,active\n,l2,active\nu3,l3,retired\nu4,l\x004,active\n,,\nu5,,active\n"
     final = import_and_wait(sim, client, csv, extension="csv")
@@ -139,7 +164,7 @@ def test_row_problems_are_warnings_with_header_counted_rows(sim: CanvasSimulator
     assert sim.uploads[0].members[0].rows == 5
 
 
-def test_skip_deletes_skips_deleted_rows(sim: CanvasSimulator, client: httpx.Client):
+def test_skip_deletes_skips_deleted_rows(sim: CanvasSimulator, client: httpx.Client) -> None:
     """With skip_deletes, rows with status deleted are skipped and not counted (§1.1)."""
     csv = b"user_id,login_id,status\nu1,l1,active\nu2,l2,deleted\n"
     final = import_and_wait(sim, client, csv, extension="csv", skip_deletes="true")
@@ -148,9 +173,9 @@ def test_skip_deletes_skips_deleted_rows(sim: CanvasSimulator, client: httpx.Cli
     assert final["data"]["counts"]["users"] == 1
 
 
-def test_zip_members_ignored_skipped_and_filtered(sim: CanvasSimulator, client: httpx.Client):
+def test_zip_members_ignored_skipped_and_filtered(sim: CanvasSimulator, client: httpx.Client) -> None:
     """__MACOSX, dot-files and desktop.ini are silent; other non-CSVs warn; passwords are filtered (§2.6, §3.2)."""
-    members = {
+    members: dict[str, bytes | Path] = {
         "__MACOSX/._users.csv": b"junk",
         ".DS_Store": b"junk",
         "desktop.ini": b"junk",
@@ -168,18 +193,23 @@ def test_zip_members_ignored_skipped_and_filtered(sim: CanvasSimulator, client: 
     assert [member.name for member in sim.uploads[0].members] == ["sub/users.csv", "empty.csv"]
 
 
-def test_more_than_24_warnings_are_truncated(sim: CanvasSimulator, client: httpx.Client):
+def test_more_than_24_warnings_are_truncated(sim: CanvasSimulator, client: httpx.Client) -> None:
     """At most 24 warnings are listed, then "and N more" (§2.3); the counts hold the total."""
     rows = "".join(f"u{index},l{index},bogus\n" for index in range(30))
     final = import_and_wait(sim, client, ("user_id,login_id,status\n" + rows).encode(), extension="csv")
 
     warnings = final["processing_warnings"]
     assert len(warnings) == 25
-    assert warnings[-1] == ["and 6 more warnings that were not included", "Download the error file to see all warnings."]
+    assert warnings[-1] == [
+        "and 6 more warnings that were not included",
+        "Download the error file to see all warnings.",
+    ]
     assert final["data"]["counts"]["warning_count"] == 30
 
 
-def test_errors_attachment_appears_late_and_redirects_to_storage(make_sim):
+def test_errors_attachment_appears_late_and_redirects_to_storage(
+    make_sim: Callable[..., CanvasSimulator],
+) -> None:
     """The errors file shows up after the end and downloads through a cross-host redirect (§2.5)."""
     sim = make_sim(errors_attachment_delay_seconds=0.3)
     with httpx.Client(base_url=sim.url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
@@ -207,10 +237,12 @@ def test_errors_attachment_appears_late_and_redirects_to_storage(make_sim):
     assert [record.authorization_sent for record in sim.downloads] == [True, False]
 
 
-def test_follow_redirects_with_httpx_drops_authorization(make_sim):
+def test_follow_redirects_with_httpx_drops_authorization(make_sim: Callable[..., CanvasSimulator]) -> None:
     """httpx following the redirect does not carry the token to the storage host (recorded)."""
     sim = make_sim(errors_attachment_delay_seconds=0.0)
-    with httpx.Client(base_url=sim.url, headers={"Authorization": f"Bearer {TOKEN}"}, follow_redirects=True) as client:
+    with httpx.Client(
+        base_url=sim.url, headers={"Authorization": f"Bearer {TOKEN}"}, follow_redirects=True
+    ) as client:
         created = upload(client, b"user_id,login_id,status\nu1,l1,bogus\n", extension="csv").json()
         final = sim.wait_for_state(created["id"])
         response = client.get(final["errors_attachment"]["url"])
@@ -219,12 +251,16 @@ def test_follow_redirects_with_httpx_drops_authorization(make_sim):
     assert [record.authorization_sent for record in sim.downloads] == [False]
 
 
-def test_zip_limits_fail_the_batch(make_sim):
+def test_zip_limits_fail_the_batch(make_sim: Callable[..., CanvasSimulator]) -> None:
     """Too many members or more than 100x expansion fails the batch outright (§3.5)."""
     sim = make_sim(max_zip_members=2)
     with httpx.Client(base_url=sim.url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
-        many = import_and_wait(sim, client, zip_bytes({f"u{index}.csv": DOCS / "users.csv" for index in range(3)}))
-        bomb = import_and_wait(sim, client, zip_bytes({"big.csv": b"user_id,login_id,status\n" + b" " * 1_000_000}))
+        many = import_and_wait(
+            sim, client, zip_bytes({f"u{index}.csv": DOCS / "users.csv" for index in range(3)})
+        )
+        bomb = import_and_wait(
+            sim, client, zip_bytes({"big.csv": b"user_id,login_id,status\n" + b" " * 1_000_000})
+        )
 
     assert many["workflow_state"] == "failed"
     assert many["data"]["error_message"] == "CanvasUnzip::FileLimitExceeded"
@@ -233,7 +269,7 @@ def test_zip_limits_fail_the_batch(make_sim):
     assert "processing_errors" not in bomb
 
 
-def test_not_a_zip_fails_and_xml_is_not_processed(sim: CanvasSimulator, client: httpx.Client):
+def test_not_a_zip_fails_and_xml_is_not_processed(sim: CanvasSimulator, client: httpx.Client) -> None:
     """A body that is no zip fails; a non-zip, non-CSV extension is silently not processed (§1.1)."""
     broken = import_and_wait(sim, client, b"this is not a zip")
     xml = import_and_wait(sim, client, b"<xml/>", extension="xml")
@@ -245,7 +281,7 @@ def test_not_a_zip_fails_and_xml_is_not_processed(sim: CanvasSimulator, client: 
     assert "supplied_batches" not in xml["data"]
 
 
-def test_unsafe_zip_entries_are_skipped(sim: CanvasSimulator, client: httpx.Client):
+def test_unsafe_zip_entries_are_skipped(sim: CanvasSimulator, client: httpx.Client) -> None:
     """Symlinks and `..` paths in a zip are skipped silently (CanvasUnzip, §3.5)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

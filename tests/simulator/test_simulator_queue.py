@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -19,7 +21,7 @@ def authed(sim: CanvasSimulator) -> httpx.Client:
     return httpx.Client(base_url=sim.url, headers={"Authorization": f"Bearer {TOKEN}"})
 
 
-def test_imports_run_one_at_a_time_oldest_first(make_sim):
+def test_imports_run_one_at_a_time_oldest_first(make_sim: Callable[..., CanvasSimulator]) -> None:
     """Later imports wait `created` while one imports; they start in creation order (§3.1)."""
     sim = make_sim(min_import_seconds=0.3, pickup_delay_seconds=0.0)
     with authed(sim) as client:
@@ -37,10 +39,10 @@ def test_imports_run_one_at_a_time_oldest_first(make_sim):
     starts = [final["started_at"] for final in finals]
     assert starts == sorted(starts)
     ends = [sim.queue.get(import_id).ended_at for import_id in ids]  # type: ignore[union-attr]
-    assert all(earlier <= later for earlier, later in zip(ends, ends[1:], strict=False))  # type: ignore[operator]
+    assert all(earlier <= later for earlier, later in itertools.pairwise(ends))  # type: ignore[operator]
 
 
-def test_abort_created_and_final_imports(make_sim):
+def test_abort_created_and_final_imports(make_sim: Callable[..., CanvasSimulator]) -> None:
     """PUT abort aborts a waiting import; a final one is a 404 (§1.5)."""
     sim = make_sim(pickup_delay_seconds=5.0)
     with authed(sim) as client:
@@ -53,7 +55,7 @@ def test_abort_created_and_final_imports(make_sim):
     assert again.status_code == 404
 
 
-def test_abort_while_importing_keeps_aborted(make_sim):
+def test_abort_while_importing_keeps_aborted(make_sim: Callable[..., CanvasSimulator]) -> None:
     """An import aborted while running ends `aborted`, and the queue moves on (§1.5)."""
     sim = make_sim(min_import_seconds=0.3, pickup_delay_seconds=0.0)
     with authed(sim) as client:
@@ -68,7 +70,7 @@ def test_abort_while_importing_keeps_aborted(make_sim):
     assert final_second["workflow_state"] == "imported"
 
 
-def test_after_abort_delay_holds_the_queue(make_sim):
+def test_after_abort_delay_holds_the_queue(make_sim: Callable[..., CanvasSimulator]) -> None:
     """After an abort the next import waits `after_abort_delay_seconds` (Canvas: 10 minutes)."""
     sim = make_sim(pickup_delay_seconds=0.0, after_abort_delay_seconds=0.4)
     with authed(sim) as client:
@@ -81,7 +83,7 @@ def test_after_abort_delay_holds_the_queue(make_sim):
     assert time.monotonic() - began >= 0.35
 
 
-def test_abort_all_pending_spares_the_running_one(make_sim):
+def test_abort_all_pending_spares_the_running_one(make_sim: Callable[..., CanvasSimulator]) -> None:
     """abort_all_pending aborts created and initializing imports with progress 100, not running ones (§1.6)."""
     sim = make_sim(min_import_seconds=0.4, pickup_delay_seconds=0.0)
     with authed(sim) as client:
@@ -90,7 +92,10 @@ def test_abort_all_pending_spares_the_running_one(make_sim):
         waiting = upload(client, USERS).json()["id"]
         trapped = upload(client, USERS, multi_term_batch_mode="1").status_code
         response = client.put(f"{IMPORTS}/abort_all_pending")
-        states = {row["id"]: (row["workflow_state"], row["progress"]) for row in client.get(IMPORTS).json()["sis_imports"]}
+        states = {
+            row["id"]: (row["workflow_state"], row["progress"])
+            for row in client.get(IMPORTS).json()["sis_imports"]
+        }
         final = sim.wait_for_state(running)
 
     assert trapped == 400
@@ -100,7 +105,7 @@ def test_abort_all_pending_spares_the_running_one(make_sim):
     assert final["workflow_state"] == "imported"
 
 
-def test_list_filters_and_paginates(sim: CanvasSimulator, client: httpx.Client):
+def test_list_filters_and_paginates(sim: CanvasSimulator, client: httpx.Client) -> None:
     """created_since/before are strict, workflow_state[] filters, pages follow `next` (§1.3)."""
     ids = [upload(client, USERS).json()["id"] for _ in range(5)]
     for import_id in ids:
@@ -109,8 +114,12 @@ def test_list_filters_and_paginates(sim: CanvasSimulator, client: httpx.Client):
     since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     recent = client.get(IMPORTS, params={"created_since": since}).json()["sis_imports"]
     old = client.get(IMPORTS, params={"created_before": since}).json()["sis_imports"]
-    garbage = client.get(IMPORTS, params={"created_since": "yesterday", "created_before": ""}).json()["sis_imports"]
-    imported = client.get(IMPORTS, params={"workflow_state[]": ["imported", "nonsense"]}).json()["sis_imports"]
+    garbage = client.get(IMPORTS, params={"created_since": "yesterday", "created_before": ""}).json()[
+        "sis_imports"
+    ]
+    imported = client.get(IMPORTS, params={"workflow_state[]": ["imported", "nonsense"]}).json()[
+        "sis_imports"
+    ]
     none_valid = client.get(IMPORTS, params={"workflow_state[]": "nonsense"}).json()["sis_imports"]
     aborted = client.get(IMPORTS, params={"workflow_state[]": "aborted"}).json()["sis_imports"]
     seen, url, links = [], f"{IMPORTS}?per_page=2&workflow_state[]=imported", []
@@ -135,12 +144,14 @@ def test_list_filters_and_paginates(sim: CanvasSimulator, client: httpx.Client):
     assert len(clamped.json()["sis_imports"]) == 5
 
 
-def test_account_errors_list(sim: CanvasSimulator, client: httpx.Client):
+def test_account_errors_list(sim: CanvasSimulator, client: httpx.Client) -> None:
     """GET sis_import_errors lists every import's errors; failure=true keeps failures (§1.8)."""
     import_and_wait(sim, client, b"user_id,login_id,status\nu,l,bogus\n", extension="csv")
     import_and_wait(sim, client, zip_bytes({"x.csv": b"nothing,known\n1,2\n"}))
     everything = client.get("/api/v1/accounts/self/sis_import_errors").json()["sis_import_errors"]
-    failures = client.get("/api/v1/accounts/self/sis_import_errors", params={"failure": "true"}).json()["sis_import_errors"]
+    failures = client.get("/api/v1/accounts/self/sis_import_errors", params={"failure": "true"}).json()[
+        "sis_import_errors"
+    ]
     missing = client.get(f"{IMPORTS}/99/errors")
 
     assert len(everything) == 2
@@ -158,19 +169,31 @@ def term_batch(courses: int, enrollments: int) -> bytes:
     return zip_bytes(
         {
             "terms.csv": b"term_id,name,status\nT1,Term 1,active\n",
-            "users.csv": b"user_id,login_id,status\n" + b"".join(f"u{i},l{i},active\n".encode() for i in range(10)),
-            "courses.csv": (COURSES + "".join(f"C{i},c{i},Course {i},T1,active\n" for i in range(courses))).encode(),
-            "sections.csv": (SECTIONS + "".join(f"S{i},C{i},Section {i},active\n" for i in range(courses))).encode(),
-            "enrollments.csv": (ENROLLMENTS + "".join(f"C0,S0,u{i},student,active\n" for i in range(enrollments))).encode(),
+            "users.csv": b"user_id,login_id,status\n"
+            + b"".join(f"u{i},l{i},active\n".encode() for i in range(10)),
+            "courses.csv": (
+                COURSES + "".join(f"C{i},c{i},Course {i},T1,active\n" for i in range(courses))
+            ).encode(),
+            "sections.csv": (
+                SECTIONS + "".join(f"S{i},C{i},Section {i},active\n" for i in range(courses))
+            ).encode(),
+            "enrollments.csv": (
+                ENROLLMENTS + "".join(f"C0,S0,u{i},student,active\n" for i in range(enrollments))
+            ).encode(),
         }
     )
 
 
-def test_batch_mode_deletes_stale_objects_below_threshold(sim: CanvasSimulator, client: httpx.Client):
+def test_batch_mode_deletes_stale_objects_below_threshold(sim: CanvasSimulator, client: httpx.Client) -> None:
     """A batch-mode import deletes the term's courses, sections, enrollments it does not list (§2.4)."""
     import_and_wait(sim, client, term_batch(4, 10))
     final = import_and_wait(
-        sim, client, term_batch(3, 10), batch_mode="true", batch_mode_term_id="sis_term_id:T1", change_threshold="30"
+        sim,
+        client,
+        term_batch(3, 10),
+        batch_mode="true",
+        batch_mode_term_id="sis_term_id:T1",
+        change_threshold="30",
     )
 
     assert final["workflow_state"] == "imported"
@@ -180,52 +203,77 @@ def test_batch_mode_deletes_stale_objects_below_threshold(sim: CanvasSimulator, 
     assert final["data"]["counts"]["batch_enrollments_deleted"] == 0
 
 
-def test_change_threshold_breach_aborts(sim: CanvasSimulator, client: httpx.Client):
+def test_change_threshold_breach_aborts(sim: CanvasSimulator, client: httpx.Client) -> None:
     """Deleting more than change_threshold percent ends `aborted` with Canvas's message and null file (§2.4)."""
     import_and_wait(sim, client, term_batch(1, 10))
     final = import_and_wait(
-        sim, client, term_batch(1, 5), batch_mode="true", batch_mode_term_id="sis_term_id:T1", change_threshold="20"
+        sim,
+        client,
+        term_batch(1, 5),
+        batch_mode="true",
+        batch_mode_term_id="sis_term_id:T1",
+        change_threshold="20",
     )
-    after = import_and_wait(sim, client, term_batch(1, 10), batch_mode="true", batch_mode_term_id="sis_term_id:T1")
+    after = import_and_wait(
+        sim, client, term_batch(1, 10), batch_mode="true", batch_mode_term_id="sis_term_id:T1"
+    )
 
     assert final["workflow_state"] == "aborted"
-    assert final["processing_warnings"] == [[None, "5 enrollments would be deleted and exceeds the set threshold of 20%"]]
+    assert final["processing_warnings"] == [
+        [None, "5 enrollments would be deleted and exceeds the set threshold of 20%"]
+    ]
     assert after["data"]["counts"]["batch_enrollments_deleted"] == 0
 
 
-def test_multi_term_batch_mode_uses_the_batch_terms(sim: CanvasSimulator, client: httpx.Client):
+def test_multi_term_batch_mode_uses_the_batch_terms(sim: CanvasSimulator, client: httpx.Client) -> None:
     """multi_term_batch_mode covers the terms of the batch's courses, or aborts without any (§2.4)."""
     import_and_wait(sim, client, term_batch(2, 2))
-    final = import_and_wait(sim, client, term_batch(1, 2), multi_term_batch_mode="true", change_threshold="60")
+    final = import_and_wait(
+        sim, client, term_batch(1, 2), multi_term_batch_mode="true", change_threshold="60"
+    )
     no_terms = import_and_wait(sim, client, USERS, multi_term_batch_mode="true", change_threshold="60")
 
     assert final["workflow_state"] == "imported"
     assert final["data"]["counts"]["batch_courses_deleted"] == 1
     assert no_terms["workflow_state"] == "aborted"
-    assert no_terms["processing_warnings"] == [[None, "Terms not found. Terms must be included with multi_term_batch_mode"]]
+    assert no_terms["processing_warnings"] == [
+        [None, "Terms not found. Terms must be included with multi_term_batch_mode"]
+    ]
 
 
-def test_diffing_links_imports_and_applies_thresholds(sim: CanvasSimulator, client: httpx.Client):
+def test_diffing_links_imports_and_applies_thresholds(sim: CanvasSimulator, client: httpx.Client) -> None:
     """Diffing imports point at the previous one; a size jump over change_threshold skips diffing (§2.4)."""
     first = import_and_wait(sim, client, term_batch(1, 2), diffing_data_set_identifier="set")
     second = import_and_wait(sim, client, term_batch(1, 2), diffing_data_set_identifier="set")
-    grown = import_and_wait(sim, client, term_batch(1, 9), diffing_data_set_identifier="set", change_threshold="1")
-    rows = import_and_wait(sim, client, term_batch(1, 8), diffing_data_set_identifier="set", diff_row_count_threshold="0")
-    many_rows = import_and_wait(sim, client, term_batch(3, 2), diffing_data_set_identifier="set", diff_row_count_threshold="1")
-    remaster = import_and_wait(sim, client, term_batch(1, 2), diffing_data_set_identifier="set", diffing_remaster_data_set="1")
+    grown = import_and_wait(
+        sim, client, term_batch(1, 9), diffing_data_set_identifier="set", change_threshold="1"
+    )
+    rows = import_and_wait(
+        sim, client, term_batch(1, 8), diffing_data_set_identifier="set", diff_row_count_threshold="0"
+    )
+    many_rows = import_and_wait(
+        sim, client, term_batch(3, 2), diffing_data_set_identifier="set", diff_row_count_threshold="1"
+    )
+    remaster = import_and_wait(
+        sim, client, term_batch(1, 2), diffing_data_set_identifier="set", diffing_remaster_data_set="1"
+    )
 
     assert first["diffed_against_import_id"] is None
     assert second["diffed_against_import_id"] == first["id"]
     assert grown["diffing_threshold_exceeded"] is True
     assert grown["workflow_state"] == "imported_with_messages"
-    assert grown["processing_warnings"] == [[None, "Diffing not performed because file size difference exceeded threshold"]]
+    assert grown["processing_warnings"] == [
+        [None, "Diffing not performed because file size difference exceeded threshold"]
+    ]
     assert rows["diffed_against_import_id"] == second["id"]
-    assert many_rows["processing_warnings"] == [[None, "Diffing not performed because difference row count exceeded threshold"]]
+    assert many_rows["processing_warnings"] == [
+        [None, "Diffing not performed because difference row count exceeded threshold"]
+    ]
     assert remaster["diffing_remaster"] is True
     assert remaster["diffed_against_import_id"] is None
 
 
-def test_deleted_term_is_no_longer_a_batch_term(sim: CanvasSimulator, client: httpx.Client):
+def test_deleted_term_is_no_longer_a_batch_term(sim: CanvasSimulator, client: httpx.Client) -> None:
     """A term set to deleted cannot be named by batch_mode_term_id (only active terms, §1.1)."""
     import_and_wait(sim, client, zip_bytes({"terms.csv": b"term_id,name,status\nT9,Nine,active\n"}))
     found = upload(client, USERS, batch_mode="1", batch_mode_term_id="2")

@@ -72,7 +72,8 @@ class Tree:
         return sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith("."))
 
     def manifest(self, batch_dir: Path) -> dict[str, Any]:
-        return json.loads((batch_dir / "manifest.json").read_text(encoding="utf-8"))
+        document: dict[str, Any] = json.loads((batch_dir / "manifest.json").read_text(encoding="utf-8"))
+        return document
 
     def write_config(self, url: str, **sections: dict[str, Any]) -> Path:
         """Write a config with fast timings for tests; `sections` override keys per section."""

@@ -166,9 +166,8 @@ class Service:
         return found
 
     def wait_for_event(self, name: str, *, count: int = 1, timeout: float = 30.0) -> list[dict[str, Any]]:
-        return wait_until(
-            lambda: len(self.events(name)) >= count and self.events(name), timeout=timeout, what=name
-        )
+        wait_until(lambda: len(self.events(name)) >= count, timeout=timeout, what=name)
+        return self.events(name)
 
     def signal(self, signum: int) -> None:
         self.process.send_signal(signum)

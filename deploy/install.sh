@@ -16,8 +16,8 @@
 #
 # Options:
 #   --instance NAME   set up sis-watcher@NAME.service (config /etc/sis-watcher/NAME.yaml, token
-#                     /etc/sis-watcher/NAME.canvas-token, folders /srv/sis-watcher/NAME/drop and
-#                     /var/lib/sis-watcher/NAME/...) instead of sis-watcher.service; repeatable
+#                     /etc/sis-watcher/NAME.canvas-token, folders /var/lib/sis-watcher/NAME/...)
+#                     instead of sis-watcher.service; repeatable
 #   --start           also start (or restart) the unit(s) now
 #   --no-enable       do not enable (nor start) any unit
 #   --no-check        skip the offline config check
@@ -209,8 +209,7 @@ for index in "${!units[@]}"; do
             if ((${#instances[@]})); then
                 # An instance gets its own folders, as the template unit expects.
                 name=${units[index]#sis-watcher@} name=${name%.service}
-                sed -e "s#/srv/sis-watcher/drop#/srv/sis-watcher/$name/drop#g" \
-                    -e "s#/var/lib/sis-watcher/\(queue\|done\|failed\)#/var/lib/sis-watcher/$name/\1#g" \
+                sed "s#/var/lib/sis-watcher/\(drop\|queue\|done\|failed\)#/var/lib/sis-watcher/$name/\1#g" \
                     "$config_example" >"$R$config.new"
             else
                 cp -- "$config_example" "$R$config.new"
@@ -229,8 +228,7 @@ for index in "${!units[@]}"; do
         sis-watcher@*) name=${units[index]#sis-watcher@} && state=/var/lib/sis-watcher/${name%.service} ;;
         *) state=/var/lib/sis-watcher ;;
         esac
-        drop=/srv/sis-watcher${state#/var/lib/sis-watcher}/drop
-        for folder in "$drop" "$state/queue" "$state/done" "$state/failed"; do
+        for folder in "$state/drop" "$state/queue" "$state/done" "$state/failed"; do
             grep -q -- "$folder" "$R$config" ||
                 warn "$config does not use $folder: its folders need ReadWritePaths= in a drop-in (systemctl edit ${units[index]})"
         done

@@ -194,6 +194,19 @@ class FileReport:
         return data
 
 
+def printable(text: str) -> str:
+    r"""
+    Return `text` safe to print and to encode as UTF-8.
+
+    Bytes that were not UTF-8 reach us as lone surrogates (decoded with "surrogateescape"); they
+    are shown as `\xe9` escapes, which is what a registrar can search for in a hex editor.
+    """
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class ProblemLog:
     """Collects the problems of one file: stores the first `cap` of each kind, counts them all."""
 
@@ -208,7 +221,8 @@ class ProblemLog:
         seen = self._counts.get(kind, 0)
         self._counts[kind] = seen + 1
         if seen < self.cap:
-            self._problems.append(Problem(KIND_SEVERITY[kind], self.file, row, message, column, kind))
+            column = None if column is None else printable(column)
+            self._problems.append(Problem(KIND_SEVERITY[kind], self.file, row, printable(message), column, kind))
 
     def count(self, kind: Kind) -> int:
         """Return how many problems of `kind` were recorded."""

@@ -1,0 +1,27 @@
+"""Helpers shared by the validator's tests (imported by name; conftest only holds fixtures)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from sis_watcher.validation_chunks import CHUNK_BYTES
+from sis_watcher.validation_csv import CsvCheck
+from sis_watcher.validation_model import FileReport, Problem
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SAMPLES = DATA / "samples"
+BROKEN = DATA / "broken"
+
+
+def check_bytes(
+    data: bytes, *, name: str = "users.csv", checks: bool = True, chunk_bytes: int = CHUNK_BYTES
+) -> FileReport:
+    """Validate `data` as a CSV named `name`, read in chunks of `chunk_bytes`."""
+    check = CsvCheck(name, type_hint_name=name, checks=checks)
+    return check.run(io.BytesIO(data), size=len(data), chunk_bytes=chunk_bytes)
+
+
+def of_kind(report: FileReport, kind: str) -> list[Problem]:
+    """Return the stored problems of `kind` in `report` and its members."""
+    return [problem for problem in report.all_problems() if problem.kind == kind]

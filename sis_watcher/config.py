@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sis_watcher.errors import ConfigError
 
@@ -200,6 +200,18 @@ class EmailSettings(Section):
     sender: str = Field(alias="from")
     to: tuple[str, ...] = Field(min_length=1)
     timeout_seconds: PositiveSeconds = 30.0
+    ca_file: Path | None = None  # PEM bundle to trust instead of the system's (a private relay's CA)
+
+    @model_validator(mode="after")
+    def no_clear_text_password(self) -> EmailSettings:
+        """A login over `security: none` would send the password in clear text off this machine."""
+        if self.security == "none" and self.username is not None and not is_loopback_host(self.host):
+            msg = (
+                "security: none with a username would send the SMTP password in clear text; "
+                "use starttls or tls (none with a login is allowed only for a loopback host)"
+            )
+            raise ValueError(msg)
+        return self
 
 
 class AlertSettings(Section):
@@ -342,9 +354,10 @@ def resolve_paths(raw: dict[str, Any], base: Path) -> None:
             if isinstance(value, str) and value and not Path(value).is_absolute():
                 values[key] = str(base / value)
     email = section_of(section_of(raw, "alerts"), "email")
-    password_file = email.get("password_file")
-    if isinstance(password_file, str) and password_file and not Path(password_file).is_absolute():
-        email["password_file"] = str(base / password_file)
+    for key in ("password_file", "ca_file"):
+        value = email.get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            email[key] = str(base / value)
 
 
 def parse(raw: object, *, source: str, base: Path) -> Config:

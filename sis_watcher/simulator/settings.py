@@ -35,7 +35,7 @@ class SimulatorSettings:
     max_zip_members: int = 100_000
     max_expansion_ratio: int = 100
     max_uncompressed_bytes: int = 50 << 30
-    max_tracked_objects: int = 2_000_000
+    max_tracked_objects: int = 500_000
     fault_seed: int = 0
     rate_limit_high_water: float = 600.0
     rate_limit_outflow_per_second: float = 10.0

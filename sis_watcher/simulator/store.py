@@ -41,7 +41,7 @@ class Change:
 class SisStore:
     """Every SIS object seen so far, by kind; thread-safe through `lock`."""
 
-    max_objects: int = 2_000_000
+    max_objects: int = 500_000
     lock: threading.RLock = field(default_factory=threading.RLock)
     terms: dict[str, int] = field(default_factory=dict)  # SIS id -> Canvas id, active terms only
     deleted_terms: set[str] = field(default_factory=set)

@@ -260,3 +260,30 @@ def test_token_in_query_string_is_accepted(sim: CanvasSimulator) -> None:
         response = client.get("/api/v1/users/self", params={"access_token": TOKEN})
 
     assert response.status_code == 200
+
+
+def test_multipart_with_preamble_and_unnamed_parts(sim: CanvasSimulator, client: httpx.Client) -> None:
+    """A preamble, a part without a name and an extra attachment are tolerated like a browser form."""
+    body = zip_bytes({"users.csv": USERS})
+    parts = [
+        b"preamble text\r\n--B\r\n",
+        b"Content-Type: text/plain\r\n\r\nno name\r\n--B\r\n",
+        b'Content-Disposition: form-data; name="attachment"; filename="a.zip"\r\n\r\n'
+        + body
+        + b"\r\n--B\r\n",
+        b'Content-Disposition: form-data; name="attachment"; filename="b.zip"\r\n\r\nsecond\r\n--B--\r\n',
+    ]
+    headers = {"Content-Type": "multipart/form-data; boundary=B"}
+    response = client.post(IMPORTS, content=b"".join(parts), headers=headers)
+
+    assert response.status_code == 200
+    assert sim.uploads[0].file_name == "a.zip"
+    assert sim.uploads[0].size == len(body)
+
+
+def test_multipart_part_without_header_end_is_400(sim: CanvasSimulator, client: httpx.Client) -> None:
+    """A part whose headers never end is a broken body."""
+    headers = {"Content-Type": "multipart/form-data; boundary=B"}
+    response = client.post(IMPORTS, content=b"--B\r\nContent-Disposition: form-data", headers=headers)
+
+    assert response.status_code == 400

@@ -295,3 +295,15 @@ def test_unsafe_zip_entries_are_skipped(sim: CanvasSimulator, client: httpx.Clie
 
     assert final["workflow_state"] == "imported"
     assert [member.name for member in sim.uploads[0].members] == ["users.csv"]
+
+
+def test_store_overflow_stops_reference_checks(make_sim: Callable[..., CanvasSimulator]) -> None:
+    """Past `max_tracked_objects` the simulator stops remembering objects and checking references."""
+    sim = make_sim(max_tracked_objects=2)
+    with httpx.Client(base_url=sim.url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        users = import_and_wait(sim, client, zip_bytes({"users.csv": DOCS / "users.csv"}))
+        enrollments = import_and_wait(sim, client, zip_bytes({"enrollments.csv": DOCS / "enrollments.csv"}))
+
+    assert users["workflow_state"] == "imported"
+    assert enrollments["workflow_state"] == "imported"
+    assert sim.store.overflowed is True

@@ -239,3 +239,21 @@ def known_import_ids(folders: FolderSettings, *, since: datetime, excluding: Pat
             if manifest.canvas.import_id is not None:
                 found.add(manifest.canvas.import_id)
     return found
+
+
+def repair_queue(folders: FolderSettings, *, now: datetime) -> list[str]:
+    """
+    Finish what a crash left in queue/ before intake looks at the drop folder again.
+
+    A half-done seal still owns files in the drop folder: they must go into their batch, not a
+    new one. Returns the ids of batches repaired; unreadable manifests are left for the worker.
+    """
+    repaired = []
+    remove_temp_files(folders.queue)
+    for batch_dir in batch_folders(folders.queue):
+        try:
+            if open_batch(batch_dir, drop=folders.drop, now=now) is not None:
+                repaired.append(batch_dir.name)
+        except (ManifestUnreadable, OSError):
+            continue
+    return repaired

@@ -20,6 +20,7 @@ from types import FrameType
 
 import httpx
 
+from sis_watcher.batches import repair_queue
 from sis_watcher.canvas_client import CanvasClient
 from sis_watcher.clock import Clock, SystemClock
 from sis_watcher.config import Config
@@ -165,6 +166,9 @@ class Daemon:
         lock.acquire()
         try:
             self.client.token()
+            resumed = repair_queue(self.config.folders, now=self.clock.now())
+            if resumed:
+                log.info("daemon.resuming", batches=resumed)
             return self.supervise()
         finally:
             self.client.close()

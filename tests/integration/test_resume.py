@@ -1,0 +1,207 @@
+"""
+Resume on start: a batch left in any state by a crash continues from there, never twice.
+
+Each test builds the state a crash would leave with the real stages (seal, prepare, a real
+upload to the simulator), then runs `once` on the same folders and checks where it ends and how
+many imports Canvas holds.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from support import COURSES_CSV, TOKEN, USERS_CSV, drop_file
+
+from sis_watcher.batches import seal
+from sis_watcher.canvas_client import CanvasClient
+from sis_watcher.clock import SystemClock, isoformat
+from sis_watcher.config import Config, load
+from sis_watcher.credentials import TokenSource
+from sis_watcher.daemon import Daemon
+from sis_watcher.intake import Intake, scan
+from sis_watcher.manifest import BatchState, Manifest, PlannedFile, load_manifest
+from sis_watcher.monitor import Monitor
+from sis_watcher.pipeline import Pipeline
+from sis_watcher.prepare import prepare
+from sis_watcher.retry import RetryPolicy
+
+
+def sealed_batch(tree, config: Config) -> Path:
+    """Drop two files and seal them with the real intake rules; return the batch folder."""
+    drop_file(tree.drop, "users.csv", USERS_CSV)
+    drop_file(tree.drop, "courses.csv", COURSES_CSV)
+    tree.queue.mkdir(parents=True, exist_ok=True)
+    intake = Intake(config.intake)
+    intake.observe(scan(tree.drop, config.intake), 0.0)
+    [plan] = intake.plans(1000.0)
+    result = seal(plan, folders=config.folders, now=SystemClock().now())
+    assert result.batch_dir is not None
+    return result.batch_dir
+
+
+def pipeline_for(config: Config) -> Pipeline:
+    client = CanvasClient(
+        base_url=config.canvas.base_url,
+        account_id=config.canvas.account_id,
+        token_source=TokenSource(token_file=None, environ={"CANVAS_TOKEN": TOKEN}),
+    )
+    return Pipeline(
+        config=config,
+        client=client,
+        clock=SystemClock(),
+        stopping=threading.Event(),
+        policy=RetryPolicy(initial_seconds=0.05, max_backoff_seconds=0.2, max_elapsed_seconds=5),
+        monitor=Monitor(),
+    )
+
+
+def zipped_batch(tree, config: Config) -> tuple[Path, Manifest, Pipeline]:
+    batch_dir = sealed_batch(tree, config)
+    manifest = load_manifest(batch_dir)
+    pipeline = pipeline_for(config)
+    prepare(batch_dir, manifest, pipeline)
+    manifest.save(batch_dir)
+    assert BatchState.ZIPPED == manifest.state
+    return batch_dir, manifest, pipeline
+
+
+def run_once(config_path: Path) -> int:
+    return Daemon(load(config_path), once=True, environ={"CANVAS_TOKEN": TOKEN}).run()
+
+
+@pytest.fixture
+def config_path(tree, canvas):
+    return tree.write_config(canvas.url, intake={"settle_seconds": 0, "quiet_seconds": 0})
+
+
+class TestResume:
+    def test_a_queued_batch_is_checked_zipped_and_imported(self, tree, canvas, config_path):
+        """A batch sealed just before a crash is processed from the start."""
+        sealed_batch(tree, load(config_path))
+
+        assert 0 == run_once(config_path)
+
+        assert 1 == len(tree.batches("done"))
+        assert 1 == len(canvas.uploads)
+
+    def test_a_half_sealed_batch_is_repaired_and_nothing_is_lost(self, tree, canvas, config_path):
+        """A crash in the middle of sealing: the files still in drop/ are moved in, then imported."""
+        config = load(config_path)
+        batch_dir = sealed_batch(tree, config)
+        manifest = load_manifest(batch_dir)
+        (batch_dir / "courses.csv").rename(tree.drop / "courses.csv")
+        manifest.state = BatchState.SEALING
+        manifest.seal_plan = []
+        for entry in manifest.files:
+            info = (
+                batch_dir / entry.name if (batch_dir / entry.name).exists() else tree.drop / entry.name
+            ).stat()
+            manifest.seal_plan.append(
+                PlannedFile(name=entry.name, bytes=info.st_size, mtime_ns=info.st_mtime_ns, inode=info.st_ino)
+            )
+        manifest.save(batch_dir)
+
+        assert 0 == run_once(config_path)
+
+        [done] = tree.batches("done")
+        assert COURSES_CSV == (done / "courses.csv").read_bytes()
+        assert USERS_CSV == (done / "users.csv").read_bytes()
+        assert [] == list(tree.drop.iterdir())
+
+    def test_a_zipped_batch_is_uploaded_once(self, tree, canvas, config_path):
+        """A batch zipped before the crash is uploaded, once."""
+        zipped_batch(tree, load(config_path))
+
+        assert 0 == run_once(config_path)
+
+        assert 1 == len(canvas.uploads)
+        assert 1 == len(tree.batches("done"))
+
+    def test_an_upload_that_reached_canvas_before_the_crash_is_adopted(self, tree, canvas, config_path):
+        """Crash between POST and recording the import id: the import is found and adopted, not re-sent."""
+        batch_dir, manifest, pipeline = zipped_batch(tree, load(config_path))
+        manifest.upload.started_at = isoformat(SystemClock().now() - timedelta(seconds=1))
+        manifest.state = BatchState.UPLOADING
+        manifest.save(batch_dir)
+        created = pipeline.client.create_import(batch_dir / "batch.zip", params={})
+        pipeline.client.close()
+
+        assert 0 == run_once(config_path)
+
+        assert 1 == len(canvas.uploads)
+        manifest = tree.manifest(tree.batches("done")[0])
+        assert created["id"] == manifest["canvas"]["import_id"]
+        assert manifest["upload"]["adopted"] is True
+
+    def test_an_upload_that_never_reached_canvas_is_sent_again(self, tree, canvas, config_path):
+        """Crash after recording the start but before the POST left: nothing found, uploaded once."""
+        batch_dir, manifest, pipeline = zipped_batch(tree, load(config_path))
+        pipeline.client.close()
+        manifest.upload.started_at = isoformat(SystemClock().now())
+        manifest.state = BatchState.UPLOADING
+        manifest.save(batch_dir)
+
+        assert 0 == run_once(config_path)
+
+        assert 1 == len(canvas.uploads)
+        assert tree.manifest(tree.batches("done")[0])["upload"]["adopted"] is False
+
+    def test_an_import_in_progress_is_polled_not_uploaded_again(self, tree, canvas, config_path):
+        """A batch whose import id is recorded resumes polling."""
+        batch_dir, manifest, pipeline = zipped_batch(tree, load(config_path))
+        created = pipeline.client.create_import(batch_dir / "batch.zip", params={})
+        pipeline.client.close()
+        manifest.canvas.import_id = created["id"]
+        manifest.canvas.workflow_state = "created"
+        manifest.upload.finished_at = isoformat(SystemClock().now())
+        manifest.state = BatchState.IMPORTING
+        manifest.save(batch_dir)
+
+        assert 0 == run_once(config_path)
+
+        assert 1 == len(canvas.uploads)
+        assert "imported" == tree.manifest(tree.batches("done")[0])["canvas"]["workflow_state"]
+
+    def test_a_batch_decided_but_not_filed_is_filed(self, tree, canvas, config_path):
+        """Crash between writing the outcome and the rename: the folder is moved on start."""
+        batch_dir = sealed_batch(tree, load(config_path))
+        manifest = load_manifest(batch_dir)
+        manifest.outcome.result = "failed"
+        manifest.outcome.reason = "decided before the crash"
+        manifest.move_to(BatchState.FAILED, at=isoformat(SystemClock().now()))
+        manifest.save(batch_dir)
+
+        assert 1 == run_once(config_path)
+
+        assert "decided before the crash" == tree.manifest(tree.batches("failed")[0])["outcome"]["reason"]
+        assert [] == canvas.uploads
+
+    def test_a_folder_without_manifest_is_rebuilt_and_stray_temp_files_are_removed(
+        self, tree, canvas, config_path
+    ):
+        """A batch folder whose manifest was never written keeps its files; crash leftovers go."""
+        folder = tree.queue / "20261127T020000Z-00000a"
+        folder.mkdir(parents=True)
+        (folder / "users.csv").write_bytes(USERS_CSV)
+        (folder / ".manifest.json.123-abc.sis-watcher-partial").write_bytes(b"{")
+
+        assert 0 == run_once(config_path)
+
+        [done] = tree.batches("done")
+        assert USERS_CSV == (done / "users.csv").read_bytes()
+        assert not [path for path in done.iterdir() if path.name.endswith(".sis-watcher-partial")]
+
+    def test_an_unreadable_manifest_sends_the_batch_to_failed_with_advice(self, tree, canvas, config_path):
+        """A corrupt manifest cannot say whether Canvas has the batch: failed/, kept aside, explained."""
+        batch_dir = sealed_batch(tree, load(config_path))
+        (batch_dir / "manifest.json").write_text("{not json", encoding="utf-8")
+
+        assert 1 == run_once(config_path)
+
+        [failed] = tree.batches("failed")
+        assert (failed / "manifest.unreadable.json").exists()
+        assert "Check in Canvas" in tree.manifest(failed)["outcome"]["reason"]
+        assert [] == canvas.uploads

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sis_watcher.simulator.outcome import Outcome, SisMessage
 from sis_watcher.simulator.params import CreateOptions
-from sis_watcher.simulator.processing import Outcome, SisMessage
 from sis_watcher.simulator.settings import SimulatorSettings
 
 NOT_COMPLETED = ("initializing", "created", "importing", "cleanup_batch")

@@ -20,67 +20,29 @@ import stat
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from sis_watcher.csv_types import IMPORT_ORDER, CsvType, detect, zip_member_is_ignored
+from sis_watcher.simulator.outcome import CsvFile, Outcome, SisMessage
 from sis_watcher.simulator.rows import check_row
 from sis_watcher.simulator.settings import SimulatorSettings
 from sis_watcher.simulator.store import Change, SisStore
 
 READ_CHUNK = 1 << 20
 HEADER_PREFIX = 256 * 1024
-MAX_KEPT_MESSAGES = 1_000_000
 PASSWORD_COLUMNS = frozenset({"password", "ssha_password"})
+CHECK_STOP_EVERY = 4096
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SisMessage:
-    """One SisBatchError: `failure` ones are errors, the rest warnings; `row` counts the header as 1."""
-
-    file: str | None
-    message: str
-    row: int | None = None
-    failure: bool = False
-    row_info: str | None = None
+class Cancelled(Exception):
+    """The simulator is stopping; processing was abandoned."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CsvFile:
-    """One CSV Canvas found; `attachment_name` is None when Canvas stores no copy (empty file)."""
-
-    path: str
-    size: int
-    sha256: str
-    rows: int
-    csv_type: str | None
-    attachment_name: str | None
-    attachment_size: int
-
-
-@dataclass(slots=True, kw_only=True)
-class Outcome:
-    """Everything an import's result is derived from."""
-
-    files: list[CsvFile] = field(default_factory=list)
-    messages: list[SisMessage] = field(default_factory=list)
-    error_count: int = 0
-    warning_count: int = 0
-    counts: dict[str, int] = field(default_factory=lambda: {t.plural: 0 for t in IMPORT_ORDER})
-    supplied: list[str] = field(default_factory=list)
-    rows: int = 0
-    uncompressed_size: int = 0
-    error_message: str | None = None
-
-    def add(self, message: SisMessage) -> None:
-        """Count a message, keeping at most `MAX_KEPT_MESSAGES` of them."""
-        if message.failure:
-            self.error_count += 1
-        else:
-            self.warning_count += 1
-        if len(self.messages) < MAX_KEPT_MESSAGES:
-            self.messages.append(message)
+def never() -> bool:
+    """The default `cancelled` test: processing is never abandoned."""
+    return False
 
 
 Opener = Callable[[], IO[bytes]]
@@ -100,19 +62,34 @@ def process_upload(
     settings: SimulatorSettings,
     store: SisStore,
     skip_deletes: bool,
+    cancelled: Callable[[], bool] = never,
 ) -> Outcome:
-    """Process one stored upload named `file_name` (the extension decides, reference §1.1)."""
+    """
+    Process one stored upload named `file_name` (the extension decides, reference §1.1).
+
+    Raise `Cancelled` soon after `cancelled()` turns true.
+    """
     outcome = Outcome()
     lowered = file_name.lower()
     if lowered.endswith(".csv"):
         outcome.uncompressed_size = body.stat().st_size
-        run_sources([Source(file_name, lambda: body.open("rb"))], outcome, import_id, store, skip_deletes)
+        sources = [Source(file_name, lambda: body.open("rb"))]
+        run_sources(
+            sources, outcome, import_id=import_id, store=store, skip_deletes=skip_deletes, cancelled=cancelled
+        )
     elif lowered.endswith(".zip"):
         try:
             with zipfile.ZipFile(body) as archive:
                 sources = zip_sources(archive, body.stat().st_size, settings, outcome)
                 if outcome.error_message is None:
-                    run_sources(sources, outcome, import_id, store, skip_deletes)
+                    run_sources(
+                        sources,
+                        outcome,
+                        import_id=import_id,
+                        store=store,
+                        skip_deletes=skip_deletes,
+                        cancelled=cancelled,
+                    )
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as error:
             outcome.error_message = f"{type(error).__name__}: {error}"
     return outcome
@@ -195,7 +172,13 @@ def scan(source: Source) -> Scan:
 
 
 def run_sources(
-    sources: list[Source], outcome: Outcome, import_id: int, store: SisStore, skip_deletes: bool
+    sources: list[Source],
+    outcome: Outcome,
+    *,
+    import_id: int,
+    store: SisStore,
+    skip_deletes: bool,
+    cancelled: Callable[[], bool] = never,
 ) -> None:
     """Scan every source, then import the good ones type by type in Canvas's order."""
     scans = [scan(source) for source in sources]
@@ -210,7 +193,15 @@ def run_sources(
         if typed:
             outcome.supplied.append(csv_type.name)
         for item in typed:
-            import_file(item, csv_type, outcome, import_id=import_id, store=store, skip_deletes=skip_deletes)
+            import_file(
+                item,
+                csv_type,
+                outcome,
+                import_id=import_id,
+                store=store,
+                skip_deletes=skip_deletes,
+                cancelled=cancelled,
+            )
     order = {source.path: index for index, source in enumerate(sources)}
     outcome.files.sort(key=lambda file: order[file.path])
 
@@ -268,7 +259,14 @@ def csv_rows(source: Source) -> Iterator[Iterator[list[str]]]:
 
 
 def import_file(
-    item: Scan, csv_type: CsvType, outcome: Outcome, *, import_id: int, store: SisStore, skip_deletes: bool
+    item: Scan,
+    csv_type: CsvType,
+    outcome: Outcome,
+    *,
+    import_id: int,
+    store: SisStore,
+    skip_deletes: bool,
+    cancelled: Callable[[], bool] = never,
 ) -> None:
     """Check every row of one typed CSV; commit its changes unless the file is malformed."""
     messages: list[SisMessage] = []
@@ -281,6 +279,8 @@ def import_file(
             header_set = frozenset(header)
             copy = FilteredCopy(csv_type, cells)
             for index, row in enumerate(reader):
+                if index % CHECK_STOP_EVERY == 0 and cancelled():
+                    raise Cancelled
                 copy.add(row)
                 values = row_values(header, row)
                 if not values:

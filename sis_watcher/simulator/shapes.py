@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sis_watcher.simulator.imports import ImportRow
-from sis_watcher.simulator.processing import SisMessage
+from sis_watcher.simulator.outcome import SisMessage
 from sis_watcher.simulator.settings import SimulatorSettings
 
 MAX_LISTED_MESSAGES = 24

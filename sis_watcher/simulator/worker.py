@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sis_watcher.simulator.imports import ImportQueue, ImportRow
-from sis_watcher.simulator.processing import Outcome, SisMessage, process_upload
+from sis_watcher.simulator.outcome import Outcome, SisMessage
+from sis_watcher.simulator.processing import Cancelled, process_upload
 from sis_watcher.simulator.records import MemberRecord, Recorder
 from sis_watcher.simulator.store import SisStore
 
@@ -71,7 +72,10 @@ class Worker:
                 settings=settings,
                 store=self.store,
                 skip_deletes=row.options.skip_deletes,
+                cancelled=lambda: queue.stopping,
             )
+        except Cancelled:
+            return
         except Exception as error:  # an unexpected exception fails the batch, like the job's rescue
             outcome = Outcome(error_message=f"{type(error).__name__}: {error}")
         members = tuple(

@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from simulator.helpers import DOCS, FIXTURES, OTHER, TOKEN, demo_file, import_and_wait, upload, zip_bytes
-from sis_watcher.simulator.server import CanvasSimulator
+from sis_watcher.simulator.processing import Cancelled, process_upload
+from sis_watcher.simulator.server import CanvasSimulator, SimulatorSettings
+from sis_watcher.simulator.store import SisStore
 
 CLEAN_DOC_EXAMPLES = [
     "accounts.csv",
@@ -307,3 +309,20 @@ def test_store_overflow_stops_reference_checks(make_sim: Callable[..., CanvasSim
     assert users["workflow_state"] == "imported"
     assert enrollments["workflow_state"] == "imported"
     assert sim.store.overflowed is True
+
+
+def test_processing_stops_when_cancelled(tmp_path: Path) -> None:
+    """Processing gives up with Cancelled once the simulator is stopping."""
+    body = tmp_path / "upload"
+    body.write_bytes(b"user_id,login_id,status\nu1,l1,active\n")
+
+    with pytest.raises(Cancelled):
+        process_upload(
+            body,
+            file_name="sis_import.csv",
+            import_id=1,
+            settings=SimulatorSettings(),
+            store=SisStore(),
+            skip_deletes=False,
+            cancelled=lambda: True,
+        )

@@ -1,0 +1,131 @@
+"""
+Nothing lost, nothing uploaded twice: the lock, shutdown in the middle of things, a full disk.
+
+Each scenario runs `sis-watcher run` as a subprocess against the simulator.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+
+import pytest
+from support import USERS_CSV, drop_file, run_command, wait_until
+
+from sis_watcher.simulator.faults import FaultKind
+
+
+class TestLock:
+    def test_a_second_instance_on_the_same_folders_exits_2_naming_the_lock_and_pid(
+        self, tree, canvas, service
+    ):
+        """One daemon per queue folder: a second `run` or `once` is refused with exit code 2."""
+        config = tree.write_config(canvas.url)
+        first = service(config)
+        first.wait_for_event("daemon.started")
+
+        for mode in ("run", "once"):
+            second = run_command(mode, "-c", str(config), cwd=tree.root, timeout=30)
+            assert 2 == second.returncode
+            assert str(tree.queue / ".sis-watcher.lock") in second.stderr
+            assert f"process {first.process.pid}" in second.stderr
+
+        assert 0 == first.stop()
+
+
+class TestShutdown:
+    def test_sigterm_during_a_long_backoff_exits_0_within_10_seconds_and_resumes_later(
+        self, tree, canvas, service
+    ):
+        """A SIGTERM in the middle of a 30 s backoff stops at once; the next start uploads exactly once."""
+        fault = canvas.faults.add(
+            kind=FaultKind.STATUS, status=503, count=None, method="POST", path="sis_imports"
+        )
+        config = tree.write_config(
+            canvas.url,
+            retry={"initial_backoff_seconds": 30, "max_backoff_seconds": 60, "max_elapsed_seconds": 3600},
+        )
+        running = service(config)
+        drop_file(tree.drop, "users.csv", USERS_CSV)
+        running.wait_for_event("upload.retry_scheduled")
+
+        started = time.monotonic()
+        running.signal(signal.SIGTERM)
+        code = running.wait(timeout=15)
+
+        assert 0 == code
+        assert time.monotonic() - started < 10
+        assert 1 == len(tree.batches("queue"))
+        canvas.faults.remove(fault)
+        again = service(config)
+        wait_until(lambda: tree.batches("done"), what="the batch in done/ after restart")
+        assert 1 == len(canvas.uploads)
+        assert 0 == again.stop()
+
+    def test_a_second_signal_exits_at_once_with_code_3_and_the_upload_is_adopted_on_restart(
+        self, tree, canvas, service
+    ):
+        """SIGTERM then SIGINT during a slow upload exits 3 at once; the restart adopts the import."""
+        canvas.faults.add(kind=FaultKind.SLOW, delay_seconds=30, count=1, method="POST", path="sis_imports")
+        config = tree.write_config(canvas.url)
+        running = service(config)
+        drop_file(tree.drop, "users.csv", USERS_CSV)
+        running.wait_for_event("upload.started")
+        wait_until(lambda: canvas.uploads, what="the upload to reach Canvas")
+
+        running.signal(signal.SIGTERM)
+        running.wait_for_event("shutdown.requested")
+        started = time.monotonic()
+        running.signal(signal.SIGINT)
+
+        assert 3 == running.wait(timeout=10)
+        assert time.monotonic() - started < 3
+        again = service(config)
+        wait_until(lambda: tree.batches("done"), what="the batch in done/ after restart")
+        assert 1 == len(canvas.uploads)
+        assert tree.manifest(tree.batches("done")[0])["upload"]["adopted"] is True
+        assert 0 == again.stop()
+
+
+@pytest.fixture
+def small_state_disk(tree):
+    """Mount a 768 KiB tmpfs as the state folder (queue, done, failed); needs root, as in CI."""
+    if os.geteuid() != 0:
+        pytest.fail("this test mounts a tmpfs and must run as root (CI does)")
+    state = tree.root / "state"
+    state.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=768k", "tmpfs", str(state)], check=True)
+    yield state
+    subprocess.run(["umount", "-l", str(state)], check=False)
+
+
+class TestFullDisk:
+    def test_a_full_disk_while_zipping_keeps_the_batch_and_it_goes_on_once_there_is_room(
+        self, tree, canvas, service, small_state_disk
+    ):
+        """ENOSPC while zipping: logged, nothing deleted, retried; with room again the batch is imported."""
+        rng = random.Random(7)
+        rows = "".join(f"u{index},login{index},{rng.getrandbits(128):032x},active\n" for index in range(9000))
+        data = ("user_id,login_id,first_name,status\n" + rows).encode()
+        assert 400_000 < len(data) < 700_000
+        config = tree.write_config(canvas.url)
+        running = service(config)
+        drop_file(tree.drop, "users.csv", data)
+
+        failure = running.wait_for_event("batch.step_failed")[0]
+        assert 28 == failure["errno"]
+        [batch] = tree.batches("queue")
+        assert data == (batch / "users.csv").read_bytes()
+        assert [] == canvas.uploads
+        assert running.process.poll() is None
+        subprocess.run(["mount", "-o", "remount,size=4m", str(small_state_disk)], check=True)
+
+        wait_until(lambda: tree.batches("done"), timeout=60, what="the batch in done/")
+        [done] = tree.batches("done")
+        assert data == (done / "users.csv").read_bytes()
+        assert 1 == len(canvas.uploads)
+        assert not list(small_state_disk.rglob("*.sis-watcher-partial"))
+        assert 0 == running.stop()

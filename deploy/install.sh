@@ -278,7 +278,14 @@ for index in "${!units[@]}"; do
         ((!start)) || say "not starting $unit: --root given"
     elif ((systemd_running)); then
         run systemctl enable "$unit"
-        ((!start)) || run systemctl restart "$unit"
+        if ((!start)); then
+            continue
+        elif [[ ! -e ${tokens[index]} ]]; then
+            say "not starting $unit: no token in ${tokens[index]} yet"
+        elif ! run systemctl restart "$unit"; then
+            warn "$unit did not start: see systemctl status $unit"
+            failed=1
+        fi
     fi
 done
 

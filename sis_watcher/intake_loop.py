@@ -25,6 +25,7 @@ from sis_watcher.watcher import DropWatcher, is_inotify_limit
 
 log = get_logger()
 MIN_SCAN_INTERVAL = 0.05
+HEALTH_CHECK_SECONDS = 2.0
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 60.0
 
@@ -142,16 +143,28 @@ class IntakeLoop:
         return max(wait, MIN_SCAN_INTERVAL)
 
     def run(self) -> None:
-        """Watch and seal until stopped."""
+        """
+        Watch and seal until stopped.
+
+        Scans when woken, when a readiness window closes, and every `rescan_seconds`; between
+        scans it checks every `HEALTH_CHECK_SECONDS` that the observer still listens to the same
+        folder (a deleted folder or a vanished mount silences inotify without an error).
+        """
+        woken = True
+        next_scan = 0.0
         while not self.stopping.is_set():
             watching = self.ensure_watching()
-            scanned = self.scan_and_seal()
-            self.first_scan_done.set()
-            if watching and scanned:
-                self.report_recovered()
-            self.wake.wait(self.next_wait())
+            now = self.clock.monotonic()
+            if woken or now >= next_scan or not watching:
+                scanned = self.scan_and_seal()
+                self.first_scan_done.set()
+                next_scan = self.clock.monotonic() + self.next_wait()
+                if watching and scanned:
+                    self.report_recovered()
+            timeout = min(max(next_scan - self.clock.monotonic(), MIN_SCAN_INTERVAL), HEALTH_CHECK_SECONDS)
+            woken = self.wake.wait(timeout)
             self.wake.clear()
-            if self.stopping.wait(MIN_SCAN_INTERVAL):
+            if woken and self.stopping.wait(MIN_SCAN_INTERVAL):
                 break
         self.watcher.stop()
 

@@ -29,13 +29,16 @@ POLLING_INTERVAL_SECONDS = 1.0
 
 
 class WakeOnChange(FileSystemEventHandler):
-    """Sets `wake` for any file event that may mean a change."""
+    """Sets `wake` for any file event that may mean a change, and when the folder itself goes."""
 
-    def __init__(self, wake: threading.Event) -> None:
+    def __init__(self, wake: threading.Event, *, folder: Path) -> None:
         self.wake = wake
+        self.folder = str(folder)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory or event.event_type in QUIET_EVENTS:
+        if event.event_type in QUIET_EVENTS:
+            return
+        if event.is_directory and event.src_path != self.folder:
             return
         self.wake.set()
 
@@ -82,7 +85,7 @@ class DropWatcher:
         observer: BaseObserver = (
             PollingObserver(timeout=POLLING_INTERVAL_SECONDS) if self.polling else Observer()
         )
-        observer.schedule(WakeOnChange(self.wake), str(self.drop), recursive=False)
+        observer.schedule(WakeOnChange(self.wake, folder=self.drop), str(self.drop), recursive=False)
         observer.daemon = True
         try:
             observer.start()

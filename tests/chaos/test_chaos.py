@@ -20,9 +20,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
-from support import drop_file, wait_until
 
 from sis_watcher.simulator.faults import FaultKind
+
+from support import drop_file, wait_until
 
 
 @dataclass

@@ -13,9 +13,10 @@ import subprocess
 import time
 
 import pytest
-from support import USERS_CSV, drop_file, run_command, wait_until
 
 from sis_watcher.simulator.faults import FaultKind
+
+from support import USERS_CSV, drop_file, run_command, wait_until
 
 
 class TestLock:

@@ -9,9 +9,10 @@ import hashlib
 import zipfile
 
 import pytest
-from support import BAD_HEADER_CSV, COURSES_CSV, ENROLLMENTS_CSV, USERS_CSV, drop_file, wait_until
 
 from sis_watcher.simulator.faults import FaultKind
+
+from support import BAD_HEADER_CSV, COURSES_CSV, ENROLLMENTS_CSV, USERS_CSV, drop_file, wait_until
 
 
 @pytest.mark.parametrize("polling", [False, True], ids=["inotify", "polling"])

@@ -13,7 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from support import COURSES_CSV, TOKEN, USERS_CSV, drop_file
 
 from sis_watcher.batches import seal
 from sis_watcher.canvas_client import CanvasClient
@@ -27,6 +26,8 @@ from sis_watcher.monitor import Monitor
 from sis_watcher.pipeline import Pipeline
 from sis_watcher.prepare import prepare
 from sis_watcher.retry import RetryPolicy
+
+from support import COURSES_CSV, TOKEN, USERS_CSV, drop_file
 
 
 def sealed_batch(tree, config: Config) -> Path:

@@ -188,6 +188,7 @@ class CanvasClient:
         transport: httpx.BaseTransport | None = None,
         stopping: threading.Event | None = None,
         on_response: Callable[[str], None] | None = None,
+        proxy: str | None = None,
     ) -> None:
         self.on_response = on_response
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
@@ -203,6 +204,7 @@ class CanvasClient:
             follow_redirects=False,
             headers={"User-Agent": f"sis-watcher/{__version__}", "Accept": "application/json"},
             trust_env=False,
+            proxy=proxy,
         )
 
     def close(self) -> None:

@@ -88,6 +88,7 @@ def check_canvas(config: Config, source: TokenSource, report: CheckReport) -> No
         account_id=config.canvas.account_id,
         token_source=source,
         timeout_seconds=min(config.canvas.timeout_seconds, 30.0),
+        proxy=config.canvas.proxy,
     )
     try:
         user = client.whoami()

@@ -44,6 +44,19 @@ class CanvasSettings(Section):
     account_id: str = "self"
     token_file: Path | None = None
     timeout_seconds: PositiveSeconds = 60.0
+    proxy: str | None = None
+
+    @field_validator("proxy")
+    @classmethod
+    def proxy_url(cls, value: str | None) -> str | None:
+        """An outgoing proxy as a URL (`http://proxy.school.edu:3128`); TLS to Canvas runs through it."""
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            msg = "must be a URL such as http://proxy.school.edu:3128"
+            raise ValueError(msg)
+        return value
 
     @field_validator("account_id", mode="before")
     @classmethod

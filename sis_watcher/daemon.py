@@ -88,6 +88,7 @@ class Daemon:
             account_id=config.canvas.account_id,
             token_source=TokenSource(token_file=config.canvas.token_file, environ=self.environ),
             timeout_seconds=config.canvas.timeout_seconds,
+            proxy=config.canvas.proxy,
             transport=transport,
             stopping=self.stopping,
             on_response=self.monitor.canvas_response,

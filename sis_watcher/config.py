@@ -26,7 +26,7 @@ PositiveSeconds = Annotated[float, Field(gt=0)]
 class Section(BaseModel):
     """A config section: frozen, and strict about keys it does not know."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False, populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
 
 
 def is_loopback_host(host: str) -> bool:
@@ -273,6 +273,18 @@ def number_of(section: dict[str, Any], key: str, default: float) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
 
 
+TRUE_SPELLINGS = frozenset({"1", "on", "t", "true", "y", "yes"})
+
+
+def truthy(value: object) -> bool:
+    """Return True for every spelling of true that pydantic accepts for a flag (1, "yes", ...)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value == 1
+    return isinstance(value, str) and value.strip().lower() in TRUE_SPELLINGS
+
+
 def logical_problems(raw: dict[str, Any]) -> list[str]:
     """
     Return the cross-field contradictions in the document `raw`.
@@ -285,8 +297,8 @@ def logical_problems(raw: dict[str, Any]) -> list[str]:
 def import_problems(options: dict[str, Any]) -> list[str]:
     """Return contradictions between Canvas import options."""
     problems: list[str] = []
-    batch_mode = options.get("batch_mode") is True
-    multi_term = options.get("multi_term_batch_mode") is True
+    batch_mode = truthy(options.get("batch_mode"))
+    multi_term = truthy(options.get("multi_term_batch_mode"))
     if batch_mode and not options.get("batch_mode_term_id") and not multi_term:
         problems.append(
             "import.batch_mode: needs import.batch_mode_term_id (or import.multi_term_batch_mode "
@@ -299,13 +311,13 @@ def import_problems(options: dict[str, Any]) -> list[str]:
             "import.diffing_data_set_identifier: cannot be combined with batch mode "
             "(Canvas silently ignores diffing in batch mode)"
         )
-    stickiness = options.get("add_sis_stickiness") is True or options.get("clear_sis_stickiness") is True
-    if stickiness and options.get("override_sis_stickiness") is not True:
+    stickiness = truthy(options.get("add_sis_stickiness")) or truthy(options.get("clear_sis_stickiness"))
+    if stickiness and not truthy(options.get("override_sis_stickiness")):
         problems.append(
             "import.add_sis_stickiness/clear_sis_stickiness: need import.override_sis_stickiness: true "
             "(Canvas ignores them otherwise)"
         )
-    if options.get("diffing_remaster_data_set") is True and not options.get("diffing_data_set_identifier"):
+    if truthy(options.get("diffing_remaster_data_set")) and not options.get("diffing_data_set_identifier"):
         problems.append("import.diffing_remaster_data_set: needs import.diffing_data_set_identifier")
     return problems
 

@@ -62,3 +62,18 @@ def restore_stdlib_logging() -> Iterator[None]:
     root.setLevel(level)
     for name, saved in levels.items():
         logging.getLogger(name).setLevel(saved)
+
+
+@pytest.fixture
+def unzip_test() -> Callable[[Path], str]:
+    """Run Debian's `unzip -t` on a zip; fail clearly if the tool is missing or the zip is bad."""
+    program = shutil.which("unzip")
+    if program is None:  # pragma: no cover - the CI image installs unzip
+        pytest.fail("`unzip` is not installed: `apt-get install unzip` (the zip tests check with it)")
+
+    def check(path: Path) -> str:
+        result = subprocess.run([program, "-t", str(path)], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, f"unzip -t {path} failed:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    return check

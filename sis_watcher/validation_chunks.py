@@ -18,11 +18,13 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import IO
 
 CHUNK_BYTES = 1 << 20
 MAX_RECORD_BYTES = 16 << 20
 BOM = "\ufeff"
+LINE_BREAKS = ("\r\n", "\n", "\r")
 UTF16_BOMS = ("\udcff\udcfe", "\udcfe\udcff")  # FF FE / FE FF as decoded with surrogateescape
 # Bytes that were not UTF-8, as decoded with "surrogateescape": they can occur in no valid text.
 NOT_UTF8 = re.compile("[\udc80-\udcff]")
@@ -46,6 +48,8 @@ class Chunk:
     bad_utf8_at: int | None
     utf16: bool
     has_whitespace: bool
+    separator: str
+    mixed_breaks: bool
 
     @property
     def needs_care(self) -> bool:
@@ -62,12 +66,14 @@ def record_chunks(stream: IO[bytes], *, chunk_bytes: int = CHUNK_BYTES) -> Itera
     """
     carry = b""
     offset = 0
+    separator = ""
     while True:
         data = stream.read(chunk_bytes)
         buffer = carry + data if carry else data
+        separator = separator or row_separator(buffer, at_end=not data)
         if not data:
             if buffer:
-                yield _decode(buffer, offset=offset)
+                yield _decode(buffer, offset=offset, separator=separator or "\n")
             return
         cut = record_boundary(buffer)
         if cut == 0:
@@ -75,7 +81,7 @@ def record_chunks(stream: IO[bytes], *, chunk_bytes: int = CHUNK_BYTES) -> Itera
                 carry = buffer
                 continue
             cut = _last_line_break(buffer) or len(buffer)
-        yield _decode(buffer[:cut], offset=offset)
+        yield _decode(buffer[:cut], offset=offset, separator=separator or "\n")
         offset += cut
         carry = buffer[cut:]
 
@@ -84,33 +90,85 @@ def record_boundary(buffer: bytes) -> int:
     r"""
     Return the end of the last complete record in `buffer`, or 0 when there is none.
 
-    A record ends after a line terminator with an even number of `"` before it. A `\r` as the
+    A record ends after a line terminator with an even number of `"` before it. The search walks
+    back from quote to quote, looking for a line break only between quotes where the count is
+    even, so it stays linear however many line breaks a long quoted value holds. A `\r` as the
     very last byte is not trusted: the `\n` of a CRLF may follow in the next read.
     """
     end = len(buffer)
-    quotes_before = buffer.count(b'"') if b'"' in buffer else 0
-    previous_cut = end
     search_to = end
+    quotes = buffer.count(b'"') if b'"' in buffer else 0
     while True:
-        position = max(buffer.rfind(b"\n", 0, search_to), buffer.rfind(b"\r", 0, search_to))
-        if position < 0:
+        last_quote = buffer.rfind(b'"', 0, search_to) if quotes else -1
+        if quotes % 2 == 0:
+            cut = _last_break_end(buffer, start=last_quote + 1, stop=search_to)
+            if cut:
+                return cut
+        if last_quote < 0:
             return 0
-        search_to = position
-        if position == end - 1 and buffer[position] == ord("\r"):
-            continue
-        cut = position + 1
-        if quotes_before:
-            quotes_before -= buffer.count(b'"', cut, previous_cut)
-            previous_cut = cut
-        if quotes_before % 2 == 0:
-            return cut
+        search_to = last_quote
+        quotes -= 1
+
+
+def _last_break_end(buffer: bytes, *, start: int, stop: int) -> int:
+    """Return the position after the last line break in buffer[start:stop], or 0."""
+    newline = buffer.rfind(b"\n", start, stop)
+    position = max(newline, buffer.rfind(b"\r", max(start, newline + 1), stop))
+    if 0 <= position == len(buffer) - 1 and buffer[position] == ord("\r"):
+        return _last_break_end(buffer, start=start, stop=position)
+    return position + 1
 
 
 def _last_line_break(buffer: bytes) -> int:
     return max(buffer.rfind(b"\n"), buffer.rfind(b"\r")) + 1
 
 
-def _decode(buffer: bytes, *, offset: int) -> Chunk:
+def row_separator(buffer: bytes, *, at_end: bool) -> str:
+    r"""
+    Return the row separator Ruby's CSV would detect from the file's start, or "" if unknown yet.
+
+    Ruby (row_sep: :auto) takes the first line break in the data: `\r\n`, `\n` or `\r`.
+    """
+    newline, carriage = buffer.find(b"\n"), buffer.find(b"\r")
+    if carriage < 0 or 0 <= newline < carriage:
+        return "\n" if newline >= 0 else ""
+    if carriage + 1 < len(buffer):
+        return "\r\n" if buffer[carriage + 1] == ord("\n") else "\r"
+    return "\r" if at_end else ""
+
+
+def _mixed_breaks(buffer: bytes, lines: list[str], separator: str) -> bool:
+    """Return True when `buffer` may hold a line break other than `separator` (even in quotes)."""
+    if separator == "\n":
+        return b"\r" in buffer
+    if separator == "\r":
+        return b"\n" in buffer
+    terminated = len(lines) - (1 if lines and lines[-1][-1] not in "\r\n" else 0)
+    return not buffer.count(b"\r") == buffer.count(b"\n") == terminated
+
+
+def first_foreign_break(lines: list[str], *, separator: str, start: int) -> tuple[int, int] | None:
+    """
+    Find the first record of `lines[start:]` that ends with a line break other than `separator`.
+
+    Ruby's CSV parser fails on such a break outside quotes ("Unquoted fields do not allow new
+    line"); inside a quoted value any break is fine. Returns (records, blank lines) before it,
+    or None when every record ends with `separator`.
+    """
+    quotes = records = blanks = 0
+    for line in islice(lines, start, None):
+        quotes += line.count('"')
+        ending = "\r\n" if line.endswith("\r\n") else line[-1:]
+        if quotes % 2 or ending not in LINE_BREAKS:
+            continue
+        if ending != separator:
+            return records, blanks
+        records += 1
+        blanks += line == ending
+    return None
+
+
+def _decode(buffer: bytes, *, offset: int, separator: str) -> Chunk:
     bad_utf8_at = None
     try:
         text = buffer.decode("utf-8")
@@ -121,8 +179,9 @@ def _decode(buffer: bytes, *, offset: int) -> Chunk:
     if offset == 0 and text.startswith(BOM):
         text = text[1:]
     has_quotes = b'"' in buffer
+    lines = split_lines(text, exotic_breaks=_has_exotic_breaks(buffer))
     return Chunk(
-        lines=split_lines(text, exotic_breaks=_has_exotic_breaks(buffer)),
+        lines=lines,
         offset=offset,
         size=len(buffer),
         has_quotes=has_quotes,
@@ -130,6 +189,8 @@ def _decode(buffer: bytes, *, offset: int) -> Chunk:
         bad_utf8_at=bad_utf8_at,
         utf16=utf16,
         has_whitespace=has_quotes or any(space in buffer for space in SPACE_BYTES),
+        separator=separator,
+        mixed_breaks=_mixed_breaks(buffer, lines, separator),
     )
 
 

@@ -30,7 +30,15 @@ from operator import itemgetter
 from typing import IO, TYPE_CHECKING
 
 from sis_watcher.csv_types import CsvType, detect, normalise_header
-from sis_watcher.validation_chunks import CHUNK_BYTES, NOT_UTF8, RUBY_RECORD, Chunk, raw_record, record_chunks
+from sis_watcher.validation_chunks import (
+    CHUNK_BYTES,
+    NOT_UTF8,
+    RUBY_RECORD,
+    Chunk,
+    first_foreign_break,
+    raw_record,
+    record_chunks,
+)
 from sis_watcher.validation_header import check_header
 from sis_watcher.validation_messages import (
     log_empty_value,
@@ -38,6 +46,7 @@ from sis_watcher.validation_messages import (
     log_improper_status,
     log_invalid_utf8,
     log_malformed,
+    log_mixed_breaks,
     log_no_header,
     log_nul,
     log_ragged,
@@ -136,6 +145,8 @@ class CsvCheck:
                 while not self._count_rows(reader, padded=chunk.has_whitespace):
                     pass
                 continue
+            if chunk.mixed_breaks and not self.malformed:
+                self._check_line_breaks(chunk, start=reader.line_num)
             while not self._scan(reader, chunk, careful=careful):
                 pass
         rows = self.records - self.blank_lines - self.empty_rows
@@ -148,7 +159,7 @@ class CsvCheck:
         try:
             header = next((row for row in reader if row), None)
         except csv.Error as error:
-            self._note_malformed(str(error), number=1)
+            self._note_malformed(reason=str(error), number=1)
             self.plan = RowPlan(None, (), -1, (), ())
             return True
         if header is None:
@@ -170,7 +181,7 @@ class CsvCheck:
         index = self.records - 1
         try:
             for index, row in enumerate(reader, self.records):  # noqa: B007 (index is read after the loop)
-                if not (join(row).strip(RUBY_WHITESPACE) if padded else row):
+                if not (join(row).strip(RUBY_WHITESPACE) if padded else join(row)):
                     blank += not row
                     empty += bool(row)
             finished = True
@@ -214,7 +225,7 @@ class CsvCheck:
                     inspect(row, index, end_line=reader.line_num, chunk=chunk, careful=careful)
         except csv.Error as error:
             self.records = index + 2
-            self._note_malformed(str(error), number=index + 3 - self.blank_lines)
+            self._note_malformed(reason=str(error), number=index + 3 - self.blank_lines)
             return False
         self.records = index + 1
         return True
@@ -282,12 +293,24 @@ class CsvCheck:
         if not self.malformed and '"' in "".join(row):
             source = raw_record(row, lines=chunk.lines, end_line=end_line)
             if RUBY_RECORD.fullmatch(source) is None:
-                self._note_malformed("", number=number)
+                self._note_malformed(number=number)
 
-    def _note_malformed(self, reason: str, *, number: int) -> None:
+    def _check_line_breaks(self, chunk: Chunk, *, start: int) -> None:
+        """Log the first record ending with another line break than the file's first one."""
+        found = first_foreign_break(chunk.lines, separator=chunk.separator, start=start)
+        if found is not None:
+            records, blanks = found
+            number = self.records + records - self.blank_lines - blanks + 2
+            self._note_malformed(number=number, separator=chunk.separator)
+
+    def _note_malformed(self, *, number: int, reason: str = "", separator: str = "") -> None:
         """Log the first parse failure only: Canvas drops the file there, later rows are noise."""
-        if not self.malformed:
-            self.malformed = True
+        if self.malformed:
+            return
+        self.malformed = True
+        if separator:
+            log_mixed_breaks(self.log, separator=separator, row=number)
+        else:
             log_malformed(self.log, reason, row=number)
 
     def _finish(self, *, rows: int, size: int) -> None:

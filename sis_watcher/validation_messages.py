@@ -18,6 +18,7 @@ MALFORMED_HINTS = {
 }
 # The only types batch mode deletes from (reference §5.0).
 BATCH_MODE_TYPES = frozenset({"course", "section", "enrollment"})
+BREAK_NAMES = {"\n": "LF (\\n)", "\r\n": "CRLF (\\r\\n)", "\r": "CR (\\r)"}
 ILLEGAL_QUOTE = "a double quote appears inside a value that is not itself in quotes"
 
 
@@ -29,6 +30,18 @@ def log_malformed(log: ProblemLog, reason: str, *, row: int) -> None:
         f"Canvas cannot parse this row ({detail}) and drops the whole file with "
         '"Malformed CSV". Put any value containing a quote, comma or line break in double '
         'quotes and double the quotes inside it ("5\'10"" tall").',
+        row=row,
+    )
+
+
+def log_mixed_breaks(log: ProblemLog, *, separator: str, row: int) -> None:
+    """Log a record ending with another line break than `separator`, the file's first one."""
+    log.add(
+        Kind.MALFORMED_CSV,
+        f"This row ends with another kind of line break than the header, which ends with "
+        f"{BREAK_NAMES[separator]}. Canvas's parser allows other line breaks only inside quoted "
+        'values, so it drops the whole file with "Malformed CSV". Save the file with one kind '
+        "of line break throughout.",
         row=row,
     )
 

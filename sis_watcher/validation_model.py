@@ -222,7 +222,9 @@ class ProblemLog:
         self._counts[kind] = seen + 1
         if seen < self.cap:
             column = None if column is None else printable(column)
-            self._problems.append(Problem(KIND_SEVERITY[kind], self.file, row, printable(message), column, kind))
+            self._problems.append(
+                Problem(KIND_SEVERITY[kind], self.file, row, printable(message), column, kind)
+            )
 
     def count(self, kind: Kind) -> int:
         """Return how many problems of `kind` were recorded."""

@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
-from validation_helpers import BROKEN, SAMPLES
+
+from validation.helpers import BROKEN, SAMPLES
 
 Member = tuple[str | zipfile.ZipInfo, bytes]
 

@@ -28,7 +28,14 @@ CASES = [
     ("users_spaced_status_column.csv", E, "missing-column", 1, "status", '"status" column'),
     ("enrollments_missing_role_column.csv", E, "missing-column", 1, "role or role_id", '"role" or "role_id"'),
     ("accounts_without_parent_column.csv", E, "unknown-header", 1, None, '"parent_account_id"'),
-    ("enrollments_with_name_column.csv", E, "type-mismatch", 1, None, 'reads it as sections because of the column(s) "name"'),
+    (
+        "enrollments_with_name_column.csv",
+        E,
+        "type-mismatch",
+        1,
+        None,
+        'reads it as sections because of the column(s) "name"',
+    ),
     ("users_with_existing_user_id.csv", E, "type-mismatch", 1, None, '"existing_user_id"'),
     ("latin1_names_users.csv", E, "invalid-utf8", 3, "first_name", '"Andr\\xe9"'),
     ("windows1252_smart_quotes_courses.csv", E, "invalid-utf8", 2, "long_name", "CSV UTF-8"),
@@ -40,13 +47,22 @@ CASES = [
     ("text_after_closing_quote.csv", E, "malformed-csv", 3, None, "text follows the closing quote"),
     ("quote_inside_unquoted_value.csv", E, "malformed-csv", 2, None, "not itself in quotes"),
     ("malformed_header.csv", E, "malformed-csv", 1, None, "Malformed CSV"),
+    ("mixed_line_endings_crlf_then_lf.csv", E, "malformed-csv", 3, None, "which ends with CRLF"),
+    ("stray_carriage_return_in_value.csv", E, "malformed-csv", 2, None, "one kind of line break"),
     ("unquoted_comma_extra_field.csv", E, "extra-fields", 2, None, "5 fields but the header has 4"),
     ("short_row_missing_fields.csv", W, "missing-fields", 3, None, "3 fields but the header has 5"),
     ("truncated_last_row.csv", W, "missing-fields", 3, None, "cut short"),
     ("users_empty_required_value.csv", W, "empty-value", 2, "login_id", "login_id is empty"),
     ("whitespace_only_user_id.csv", W, "empty-value", 2, "user_id", "Fill it in"),
     ("empty_status.csv", W, "empty-value", 2, "status", "status is empty"),
-    ("enrollments_no_course_or_section.csv", W, "empty-value", 3, "course_id or section_id", "every enrollment row"),
+    (
+        "enrollments_no_course_or_section.csv",
+        W,
+        "empty-value",
+        3,
+        "course_id or section_id",
+        "every enrollment row",
+    ),
     ("improper_status_users.csv", W, "improper-status", 3, "status", "(active, suspended, deleted)"),
     ("groups_with_active_status.csv", W, "improper-status", 2, "status", "available"),
     ("blank_lines_shift_row_numbers.csv", W, "empty-value", 3, "login_id", "login_id is empty"),
@@ -89,7 +105,9 @@ def test_files_with_errors_are_not_ok(broken_dir, file_name):
     assert report.errors
 
 
-@pytest.mark.parametrize("file_name", sorted({case[0] for case in CASES} - {case[0] for case in CASES if case[1] is E}))
+@pytest.mark.parametrize(
+    "file_name", sorted({case[0] for case in CASES} - {case[0] for case in CASES if case[1] is E})
+)
 def test_files_with_only_warnings_are_ok(broken_dir, file_name):
     """A file whose problems Canvas only warns about is still ok, so it would be uploaded."""
     report = validate_file(broken_dir / file_name)

@@ -5,15 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from validation_helpers import SAMPLES, check_bytes
 
 from sis_watcher.csv_types import type_suggested_by_name
 from sis_watcher.validation import Severity, validate_file
+from validation.helpers import SAMPLES, check_bytes
 
 COURSE_LIST = "other/tfullwood__canvas-contrib__API_Examples__Automation__demodata__course_list.csv"
 UTF8_STRADDLING_4096 = "canvas-lms-fixtures/spec__fixtures__sis__utf8.csv"
 WITH_BOM = "canvas-lms-fixtures/spec__fixtures__sis__with_bom.csv"
-CRLF_ENROLLMENTS = "other/tfullwood__canvas-contrib__API_Examples__Automation__demodata__output__create__enrollment.csv"
+CRLF_ENROLLMENTS = (
+    "other/tfullwood__canvas-contrib__API_Examples__Automation__demodata__output__create__enrollment.csv"
+)
 
 # sample, kind, severity of the defect the samples README documents
 DEFECTS = {
@@ -22,7 +24,9 @@ DEFECTS = {
     COURSE_LIST: ("unknown-header", Severity.ERROR),
 }
 CLEAN = sorted(
-    str(path.relative_to(SAMPLES)) for path in SAMPLES.rglob("*.csv") if str(path.relative_to(SAMPLES)) not in DEFECTS
+    str(path.relative_to(SAMPLES))
+    for path in SAMPLES.rglob("*.csv")
+    if str(path.relative_to(SAMPLES)) not in DEFECTS
 )
 
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the validator's tests (imported by name; conftest only holds fixtures)."""
+"""Helpers shared by the validator's tests (`from validation.helpers import ...`)."""
 
 from __future__ import annotations
 

@@ -129,13 +129,12 @@ def _unknown_header_message(header: list[str], suggested: CsvType | None) -> str
             "Some header cells have spaces around them; without the spaces Canvas would read the "
             f"file as {trimmed_type.plural}. Remove the spaces."
         )
-    if suggested is not None:
-        missing = suggested.missing_columns(normalise_header(header))
-        if missing:
-            return message + (
-                f"The file name suggests {suggested.plural}, which need the columns "
-                f"{', '.join(_quoted_group(group) for group in missing)}; add them to the header."
-            )
+    missing = suggested.missing_columns(normalise_header(header)) if suggested is not None else []
+    if suggested is not None and missing:
+        return message + (
+            f"The file name suggests {suggested.plural}, which need the columns "
+            f"{', '.join(_quoted_group(group) for group in missing)}; add them to the header."
+        )
     return message + (
         "The first row must name Canvas columns, for example user_id,login_id,status for users. "
         "Check that the file has its header row and is a Canvas SIS CSV export."

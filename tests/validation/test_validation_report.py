@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from sis_watcher.validation import run_validate, validate_paths
+from sis_watcher.validation import run_validate, validate_file, validate_paths
 from sis_watcher.validation_model import STORED_PER_KIND
 
 USERS = b"user_id,login_id,status\nu1,l1,active\n"
@@ -75,6 +75,18 @@ def test_folder_stands_for_its_top_level_csv_and_zip_files(tmp_path, make_zip):
         report.name for report in reports
     ]
     assert all(report.ok for report in reports)
+
+
+def test_unreadable_file_is_an_error(tmp_path):
+    """A CSV path that cannot be opened (here a folder) is reported, not raised."""
+    folder = tmp_path / "users.csv"
+    folder.mkdir()
+
+    report = validate_file(folder)
+    missing = validate_file(tmp_path / "gone.csv", display_name="drop/gone.csv")
+
+    assert (["unreadable"], 0) == ([p.kind for p in report.problems], report.bytes)
+    assert ("drop/gone.csv", ["unreadable"]) == (missing.name, [p.kind for p in missing.problems])
 
 
 def test_empty_folder_is_a_warning(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sis_watcher.validation_chunks import MAX_RECORD_BYTES, record_boundary, split_lines
+from sis_watcher.validation_csv import MAX_REMEMBERED_STATUSES
 from sis_watcher.validation_model import STORED_PER_KIND
 from validation.helpers import check_bytes, of_kind
 
@@ -92,6 +93,26 @@ def test_either_of_two_alternative_columns_satisfies_a_requirement():
     report = check_bytes(data, name="enrollments.csv")
 
     assert (2, ()) == (report.rows, report.problems)
+
+
+def test_remembered_statuses_are_bounded():
+    """Distinct valid spellings of a status are remembered up to a limit, then checked each time."""
+    spellings = MAX_REMEMBERED_STATUSES + 50
+    data = USERS + b"".join(b"u,l,active_%d\n" % n for n in range(spellings))
+
+    report = check_bytes(data)
+
+    assert (spellings, ()) == (report.rows, report.problems)
+
+
+def test_unnamed_column_is_reported_once_when_a_value_appears():
+    """A blank-named column is flagged at its first value, not on rows where it is empty."""
+    data = b"user_id,login_id,,status\nu1,l1,,enabled\nu2,l2,x,active\nu3,l3,y,active\n"
+
+    report = check_bytes(data)
+
+    assert [("improper-status", 2), ("unnamed-column", 1)] == [(p.kind, p.row) for p in report.problems]
+    assert "first in row 3" in of_kind(report, "unnamed-column")[0].message
 
 
 def test_unnamed_column_without_values_is_fine():

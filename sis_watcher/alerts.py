@@ -99,6 +99,8 @@ class Alerter(Listener):
     Channels come from `settings` (webhook and/or email; with neither, every method does
     nothing). `environ` is where `CREDENTIALS_DIRECTORY` is looked up (default `os.environ`);
     `host` (default: this machine's name) and `canvas_url` name this daemon in every alert.
+    Each channel tries an alert `attempts` times, waiting `backoff_seconds` doubled per retry,
+    and holds at most `queue_size` waiting alerts. Listener methods never block and never raise.
     """
 
     def __init__(
@@ -127,8 +129,11 @@ class Alerter(Listener):
         self.once = OnceOnly()
 
     def start(self) -> None:
-        """Start one sender thread per channel."""
+        """Start one sender thread per channel (call once); log `alert.misconfigured` if one cannot work."""
         for courier in self.couriers:
+            problem = courier.channel.preflight()
+            if problem is not None:
+                log.error("alert.misconfigured", channel=courier.channel.name, problem=problem)
             courier.start()
         log.info("alert.channels_started", channels=[courier.channel.name for courier in self.couriers])
 
@@ -140,7 +145,9 @@ class Alerter(Listener):
         drained = [courier.join(deadline - time.monotonic()) for courier in self.couriers]
         return all(drained)
 
-    def raise_alert(self, key: tuple[str, ...], title: str, lines: Sequence[str] = (), **facts: Any) -> None:
+    def raise_alert(
+        self, key: tuple[str, ...], *, title: str, lines: Sequence[str] = (), **facts: Any
+    ) -> None:
         """Build the alert `key[0]` and queue it on every channel, unless `key` was seen."""
         if not self.couriers or not self.once.claim(key):
             return
@@ -158,7 +165,7 @@ class Alerter(Listener):
         }
         alert = Alert(
             kind=kind,
-            subject=clip(f"[sis-watcher {self.host}] {title}", 200),
+            subject=clip(f"[sis-watcher {self.host}] {title}", limit=200),
             text="\n".join(body),
             fields=fields,
         )
@@ -181,8 +188,8 @@ class Alerter(Listener):
             lines.append(f"To send it again after a fix: sis-watcher retry -c CONFIG {manifest.batch_id}")
         self.raise_alert(
             (kind, manifest.batch_id, str(len(manifest.previous_attempts) + 1)),
-            title,
-            lines,
+            title=title,
+            lines=lines,
             batch_id=manifest.batch_id,
             reason=clip(reason),
             import_id=manifest.canvas.import_id,
@@ -195,15 +202,14 @@ class Alerter(Listener):
     def uploads_paused(self, reason: str) -> None:
         number = self.once.episode("uploads_paused", begin=True)
         lines = [f"Reason: {reason}", "No batch fails for this; the token is re-read and tried every minute."]
-        title = f"uploads paused: {clip(reason, TITLE_CHARS)}"
-        self.raise_alert(("uploads_paused", str(number)), title, lines, reason=clip(reason))
+        title = f"uploads paused: {clip(reason, limit=TITLE_CHARS)}"
+        self.raise_alert(("uploads_paused", str(number)), title=title, lines=lines, reason=clip(reason))
 
     def uploads_resumed(self) -> None:
         number = self.once.episode("uploads_paused", begin=False)
         if number is not None:
-            self.raise_alert(
-                ("uploads_resumed", str(number)), "uploads resumed: Canvas accepts the token again"
-            )
+            title = "uploads resumed: Canvas accepts the token again"
+            self.raise_alert(("uploads_resumed", str(number)), title=title)
 
     def import_stuck(self, manifest: Manifest, seconds: float) -> None:
         canvas = manifest.canvas
@@ -216,8 +222,8 @@ class Alerter(Listener):
         ]
         self.raise_alert(
             ("import_stuck", manifest.batch_id, str(canvas.import_id)),
-            title,
-            lines,
+            title=title,
+            lines=lines,
             batch_id=manifest.batch_id,
             import_id=canvas.import_id,
             workflow_state=canvas.workflow_state,
@@ -231,8 +237,8 @@ class Alerter(Listener):
         lines = [f"Reason: {reason}", "The batch stays queued and is tried again; it is not failed for this."]
         self.raise_alert(
             ("retries_stuck", manifest.batch_id, str(number)),
-            title,
-            lines,
+            title=title,
+            lines=lines,
             batch_id=manifest.batch_id,
             reason=clip(reason),
             seconds=round(seconds),
@@ -242,7 +248,7 @@ class Alerter(Listener):
         number = self.once.episode("retries_stuck", begin=False)
         if number is not None:
             title = f"batch {manifest.batch_id} moved on after retries"
-            self.raise_alert(("retries_recovered", str(number)), title, batch_id=manifest.batch_id)
+            self.raise_alert(("retries_recovered", str(number)), title=title, batch_id=manifest.batch_id)
 
     def intake_problem(self, reason: str) -> None:
         number = self.once.episode("intake_problem", begin=True)
@@ -250,15 +256,16 @@ class Alerter(Listener):
             f"Reason: {reason}",
             "New files in the drop folder wait until this is fixed; intake keeps retrying.",
         ]
-        title = f"intake problem: {clip(reason, TITLE_CHARS)}"
-        self.raise_alert(("intake_problem", str(number), reason), title, lines, reason=clip(reason))
+        title = f"intake problem: {clip(reason, limit=TITLE_CHARS)}"
+        key = ("intake_problem", str(number), reason)
+        self.raise_alert(key, title=title, lines=lines, reason=clip(reason))
 
     def intake_recovered(self) -> None:
         number = self.once.episode("intake_problem", begin=False)
         if number is not None:
-            self.raise_alert(("intake_recovered", str(number)), "intake works again")
+            self.raise_alert(("intake_recovered", str(number)), title="intake works again")
 
     def stage_died(self, stage: str) -> None:
         title = f"stage {stage} died; the daemon exits and systemd restarts it"
         lines = ["See the daemon.stage_crashed event in the journal for the traceback."]
-        self.raise_alert(("stage_died", stage), title, lines, stage=stage)
+        self.raise_alert(("stage_died", stage), title=title, lines=lines, stage=stage)

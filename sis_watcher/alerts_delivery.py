@@ -33,6 +33,7 @@ MAX_BACKOFF_SECONDS = 60.0
 class Channel(Protocol):
     name: str
 
+    def preflight(self) -> str | None: ...
     def send(self, *, subject: str, text: str, fields: Mapping[str, Any]) -> None: ...
     def is_permanent(self, error: Exception) -> bool: ...
     def close(self) -> None: ...
@@ -48,7 +49,7 @@ class Alert:
     fields: Mapping[str, Any] = field(default_factory=dict)
 
 
-def clip(text: object, limit: int = LINE_CHARS) -> str:
+def clip(text: object, *, limit: int = LINE_CHARS) -> str:
     """Return `text` as one string of at most `limit` characters."""
     value = str(text)
     return value if len(value) <= limit else value[: limit - 1] + "…"

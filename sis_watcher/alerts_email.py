@@ -34,7 +34,7 @@ class PasswordUnavailable(Exception):
     """A login is configured but no readable, non-empty SMTP password was found."""
 
 
-def password_places(settings: EmailSettings, environ: Mapping[str, str]) -> list[Path]:
+def password_places(settings: EmailSettings, *, environ: Mapping[str, str]) -> list[Path]:
     """Return where the SMTP password may be, in order: the systemd credential, the file."""
     places: list[Path] = []
     credentials_directory = environ.get("CREDENTIALS_DIRECTORY")
@@ -45,14 +45,14 @@ def password_places(settings: EmailSettings, environ: Mapping[str, str]) -> list
     return places
 
 
-def load_password(settings: EmailSettings, environ: Mapping[str, str]) -> str:
+def load_password(settings: EmailSettings, *, environ: Mapping[str, str]) -> str:
     """
     Return the SMTP password from the first place that has the file, trailing newline removed.
 
     Register it as a secret before returning. Raise `PasswordUnavailable` if no place has it,
     or the file found is unreadable or empty.
     """
-    places = password_places(settings, environ)
+    places = password_places(settings, environ=environ)
     for path in places:
         try:
             text = path.read_text(encoding="utf-8")
@@ -86,6 +86,16 @@ class EmailChannel:
         self.settings = settings
         self.environ = environ
         self.local_hostname = socket.gethostname()
+
+    def preflight(self) -> str | None:
+        """Return why no login can work (no readable password), or None; registers the password."""
+        if self.settings.username is None:
+            return None
+        try:
+            load_password(self.settings, environ=self.environ)
+        except PasswordUnavailable as error:
+            return str(error)
+        return None
 
     def message(self, *, subject: str, text: str) -> EmailMessage:
         """Return the plain-text message for one alert."""
@@ -121,7 +131,7 @@ class EmailChannel:
         `PasswordUnavailable`, `smtplib.SMTPException` or `OSError` when nothing was sent.
         """
         settings = self.settings
-        password = load_password(settings, self.environ) if settings.username is not None else None
+        password = load_password(settings, environ=self.environ) if settings.username is not None else None
         cafile = str(settings.ca_file) if settings.ca_file is not None else None
         context = ssl.create_default_context(cafile=cafile)
         with self.connect(context) as smtp:

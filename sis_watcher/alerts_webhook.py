@@ -47,6 +47,10 @@ class WebhookChannel:
             trust_env=False,  # like the Canvas client: no proxy or .netrc picked up from the environment
         )
 
+    def preflight(self) -> str | None:
+        """Return None: a webhook can only be checked by posting to it."""
+        return None
+
     def send(self, *, subject: str, text: str, fields: Mapping[str, Any]) -> None:
         """
         POST `{"text": text, **fields}` as JSON; return when the webhook answered 2xx.

@@ -78,6 +78,7 @@ def test_starttls_with_auth_login_and_a_password_file(tmp_path, certificate, ale
         alerts.stop(timeout=5)
 
     assert server.authenticator.mechanisms == ["LOGIN"]
+    assert not named(events, "alert.misconfigured")
     [(_, message)] = server.recorder.messages
     assert (
         message["Subject"] == "[sis-watcher host1] uploads paused: Canvas answered 401: Invalid access token"
@@ -143,7 +144,7 @@ def test_a_wrong_password_fails_at_once_without_leaking(tmp_path, certificate, a
     ],
 )
 def test_a_missing_or_bad_password_is_reported(tmp_path, alerter, events, content, expected):
-    """No file, an empty file or an unreadable one: `alert.failed` says which, after one try."""
+    """No file, an empty file or an unreadable one: reported at start, and each alert fails at once."""
     path = tmp_path / "smtp-password"
     if content == "directory":
         path.mkdir()
@@ -159,6 +160,9 @@ def test_a_missing_or_bad_password_is_reported(tmp_path, alerter, events, conten
     assert failed["attempts"] == 1
     assert failed["caused_by"].startswith("PasswordUnavailable: ")
     assert expected in failed["caused_by"]
+    [misconfigured] = named(events, "alert.misconfigured")
+    assert misconfigured["channel"] == "email"
+    assert expected in misconfigured["problem"]
 
 
 def test_a_login_without_any_password_place_names_the_setting(alerter, events):

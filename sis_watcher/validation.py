@@ -74,27 +74,38 @@ def validate_paths(paths: Sequence[Path]) -> list[FileReport]:
     """
     reports: list[FileReport] = []
     for path in paths:
-        if path.is_dir():
-            found = sorted(
-                (
-                    entry
-                    for entry in path.iterdir()
-                    if entry.suffix.lower() in {".csv", ".zip"} and entry.is_file()
-                ),
-                key=lambda entry: entry.name,
-            )
-            reports.extend(_validate_one(entry) for entry in found)
-            if not found:
-                log = ProblemLog(str(path))
-                log.add(Kind.NOTHING_TO_CHECK, "The folder holds no .csv or .zip files to check.")
-                reports.append(log.report(csv_type=None, rows=0, size=0))
-        elif not path.exists():
+        try:
+            reports.extend(_validate_path(path))
+        except OSError as error:  # is_dir/exists/iterdir raise e.g. for a name too long or a locked folder
             log = ProblemLog(str(path))
-            log.add(Kind.NOT_FOUND, "No such file or folder. Check the path.")
+            log.add(
+                Kind.UNREADABLE,
+                f"This path cannot be read ({error.strerror or error}). Check it and its permissions.",
+            )
             reports.append(log.report(csv_type=None, rows=0, size=0))
-        else:
-            reports.append(_validate_one(path))
     return reports
+
+
+def _validate_path(path: Path) -> list[FileReport]:
+    if path.is_dir():
+        found = sorted(
+            (
+                entry
+                for entry in path.iterdir()
+                if entry.suffix.lower() in {".csv", ".zip"} and entry.is_file()
+            ),
+            key=lambda entry: entry.name,
+        )
+        if found:
+            return [_validate_one(entry) for entry in found]
+        log = ProblemLog(str(path))
+        log.add(Kind.NOTHING_TO_CHECK, "The folder holds no .csv or .zip files to check.")
+        return [log.report(csv_type=None, rows=0, size=0)]
+    if not path.exists():
+        log = ProblemLog(str(path))
+        log.add(Kind.NOT_FOUND, "No such file or folder. Check the path.")
+        return [log.report(csv_type=None, rows=0, size=0)]
+    return [_validate_one(path)]
 
 
 def _validate_one(path: Path) -> FileReport:

@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 STORED_PER_KIND = 100
+MAX_COLUMN_CHARACTERS = 200
 
 
 class Severity(StrEnum):
@@ -221,7 +222,7 @@ class ProblemLog:
         seen = self._counts.get(kind, 0)
         self._counts[kind] = seen + 1
         if seen < self.cap:
-            column = None if column is None else printable(column)
+            column = None if column is None else printable(column[:MAX_COLUMN_CHARACTERS])
             self._problems.append(
                 Problem(KIND_SEVERITY[kind], self.file, row, printable(message), column, kind)
             )

@@ -55,6 +55,7 @@ def check_zip(
 ) -> FileReport:
     """Return the report of the zip at `path`, its CSV members in `members`; no exception escapes."""
     log = ProblemLog(display_name)
+    size = 0
     try:
         size = path.stat().st_size
         with zipfile.ZipFile(path) as archive:
@@ -73,7 +74,7 @@ def check_zip(
             Kind.ZIP_UNREADABLE,
             f"The zip cannot be read ({error}); Canvas would fail the import. Make the archive again.",
         )
-        return log.report(csv_type=None, rows=0, size=path.stat().st_size if path.is_file() else 0)
+        return log.report(csv_type=None, rows=0, size=size)
     if checks and not members:
         log.add(
             Kind.ZIP_NO_CSV,

@@ -89,6 +89,16 @@ def test_unreadable_file_is_an_error(tmp_path):
     assert ("drop/gone.csv", ["unreadable"]) == (missing.name, [p.kind for p in missing.problems])
 
 
+def test_path_that_cannot_even_be_inspected_is_an_error(tmp_path):
+    """A path the system refuses to look at (here: a name over 255 bytes) is reported, not raised."""
+    too_long = tmp_path / ("x" * 300)
+
+    code, text = run([too_long])
+
+    assert 1 == code
+    assert f"ERROR    {too_long}: This path cannot be read (File name too long)" in text
+
+
 def test_empty_folder_is_a_warning(tmp_path):
     """A folder with nothing to check says so, without failing."""
     code, text = run([tmp_path])

@@ -66,7 +66,7 @@ def client(router, statuses) -> Iterator[CanvasClient]:
 
 
 @pytest.fixture
-def zip_path(tmp_path) -> Path:
+def zip_path(tmp_path: Path) -> Path:
     path = tmp_path / "batch.zip"
     path.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 9000)  # over two upload chunks
     return path

@@ -471,6 +471,9 @@ class TestProblems:
             ({"batch_mode": "true"}, "import.batch_mode: needs import.batch_mode_term_id"),
             ({"multi_term_batch_mode": 1}, "import.multi_term_batch_mode: needs import.change_threshold"),
             ({"add_sis_stickiness": "yes"}, "import.add_sis_stickiness/clear_sis_stickiness: need"),
+            ({"batch_mode": 1.0}, "import.batch_mode: needs import.batch_mode_term_id"),
+            ({"batch_mode": " On "}, "import.batch_mode: needs import.batch_mode_term_id"),
+            ({"diffing_remaster_data_set": "t"}, "import.diffing_remaster_data_set: needs"),
         ],
     )
     def test_contradictions_are_found_whatever_spelling_of_true_is_accepted(
@@ -504,6 +507,28 @@ class TestProblems:
         problems = problems_of(tmp_path, raw)
 
         assert expected in problems
+
+    @pytest.mark.parametrize(
+        "options",
+        [
+            {"add_sis_stickiness": "yes", "override_sis_stickiness": "yes"},
+            {"batch_mode": "false", "diffing_data_set_identifier": "nightly"},
+            {"batch_mode": 0},
+            {"multi_term_batch_mode": "no"},
+        ],
+    )
+    def test_every_spelling_of_false_and_true_is_read_alike(self, tmp_path, options):
+        """Spellings pydantic reads as false are not flags that are on; a true override covers stickiness."""
+        config = load(write(tmp_path, document(**{"import": options})))
+
+        assert config.import_options.as_params().get("batch_mode") is None
+
+    def test_folder_of_the_wrong_type_is_reported_once(self, tmp_path):
+        """A folder given as a number is a type error, not also a same-folder error."""
+        problems = problems_of(tmp_path, document(folders={"drop": 5, "queue": 5}))
+
+        assert not [problem for problem in problems if "same folder" in problem]
+        assert [problem for problem in problems if problem.startswith("folders.drop:")]
 
     @pytest.mark.parametrize(
         ("folders", "expected"),
@@ -555,6 +580,26 @@ class TestProblems:
 
         assert "alerts.email.from: required key is missing" in problems
         assert any(problem.startswith("alerts.email.to:") for problem in problems)
+
+
+class TestProxy:
+    @pytest.mark.parametrize(
+        "proxy", ["http://proxy.school.edu:3128", "https://proxy.school.edu", "http://10.0.0.1:8080"]
+    )
+    def test_proxy_urls_are_accepted(self, tmp_path, proxy):
+        """An explicit http(s) proxy URL is kept as given."""
+        assert load(write(tmp_path, document(canvas={"proxy": proxy}))).canvas.proxy == proxy
+
+    @pytest.mark.parametrize("proxy", ["proxy.school.edu:3128", "socks5://proxy:1080", "http://", ""])
+    def test_other_proxies_are_refused(self, tmp_path, proxy):
+        """Anything but an absolute http(s) URL is refused with its path."""
+        problems = problems_of(tmp_path, document(canvas={"proxy": proxy}))
+
+        assert "canvas.proxy: must be a URL such as http://proxy.school.edu:3128" in problems
+
+    def test_no_proxy_by_default(self, tmp_path):
+        """Without canvas.proxy, Canvas is reached directly."""
+        assert load(write(tmp_path, MINIMAL)).canvas.proxy is None
 
 
 class TestEmail:

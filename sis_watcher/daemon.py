@@ -20,6 +20,7 @@ from types import FrameType
 
 import httpx
 
+from sis_watcher.alerts import Alerter
 from sis_watcher.batches import repair_queue
 from sis_watcher.canvas_client import CanvasClient
 from sis_watcher.clock import Clock, SystemClock
@@ -29,6 +30,7 @@ from sis_watcher.exit_codes import EXIT_FAILURE, EXIT_KILLED, EXIT_OK
 from sis_watcher.intake_loop import IntakeLoop
 from sis_watcher.lock import FolderLock
 from sis_watcher.logs import get_logger
+from sis_watcher.metrics import Metrics, MetricsServer
 from sis_watcher.monitor import Listener, Monitor
 from sis_watcher.pipeline import Pipeline
 from sis_watcher.retention import sweep
@@ -38,7 +40,8 @@ from sis_watcher.systemd_notify import Notifier
 from sis_watcher.worker import Worker
 
 log = get_logger()
-STOP_GRACE_SECONDS = 8.0
+STOP_GRACE_SECONDS = 7.0  # for the stage threads; queued alerts get what is left of 9 s
+ALERT_FLUSH_SECONDS = 2.0
 SUPERVISE_SECONDS = 0.5
 RETENTION_EVERY_SECONDS = 3600.0
 
@@ -82,7 +85,16 @@ class Daemon:
         self.environ = os.environ if environ is None else environ
         self.notifier = Notifier(environ=self.environ)
         self.status_file = StatusFile(config.folders.queue, clock=self.clock)
-        self.monitor = Monitor([self.status_file, NotifyStatus(self.notifier), *listeners])
+        self.alerter = Alerter(config.alerts, environ=self.environ, canvas_url=config.canvas.base_url)
+        self.metrics = Metrics(clock=self.clock)
+        self.metrics_server = (
+            MetricsServer(self.metrics, host=config.metrics.host, port=config.metrics.port)
+            if config.metrics.enabled
+            else None
+        )
+        self.monitor = Monitor(
+            [self.status_file, NotifyStatus(self.notifier), self.alerter, self.metrics, *listeners]
+        )
         self.client = CanvasClient(
             base_url=config.canvas.base_url,
             account_id=config.canvas.account_id,
@@ -112,6 +124,7 @@ class Daemon:
         )
         self.crashed: str | None = None
         self.signals = 0
+        self.stop_deadline = 0.0
 
     def on_signal(self, signum: int, _frame: FrameType | None) -> None:
         """First signal: stop gracefully. Second: exit now (state on disk stays consistent)."""
@@ -167,14 +180,32 @@ class Daemon:
         lock.acquire()
         try:
             self.client.token()
+            self.start_side_services()
             resumed = repair_queue(self.config.folders, now=self.clock.now())
             if resumed:
                 log.info("daemon.resuming", batches=resumed)
             return self.supervise()
         finally:
             self.client.close()
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
+            self.alerter.stop(
+                timeout=max(self.stop_deadline + ALERT_FLUSH_SECONDS - self.clock.monotonic(), 0.5)
+            )
             self.status_file.stopped()
             lock.release()
+
+    def start_side_services(self) -> None:
+        """Start the alert senders and, if enabled, the metrics endpoint (its failure is not fatal)."""
+        self.alerter.start()
+        if self.metrics_server is None:
+            return
+        try:
+            self.metrics_server.start()
+        except OSError as error:
+            log.error("metrics.unavailable", caused_by=str(error), port=self.config.metrics.port)
+        else:
+            log.info("metrics.listening", url=self.metrics_server.url)
 
     def supervise(self) -> int:
         """Start the stage threads and watch them until the end; return the exit code."""
@@ -209,13 +240,14 @@ class Daemon:
         return self.shut_down(intake, worker)
 
     def shut_down(self, intake: threading.Thread, worker: threading.Thread) -> int:
-        """Stop in pipeline order: intake first, then the worker, each with a bounded wait."""
+        """Stop in pipeline order: intake first, then the worker, all within one grace period."""
         self.notifier.stopping()
         self.stopping.set()
         self.intake.wake.set()
         self.batch_sealed.set()
-        intake.join(timeout=STOP_GRACE_SECONDS)
-        worker.join(timeout=STOP_GRACE_SECONDS)
+        self.stop_deadline = self.clock.monotonic() + STOP_GRACE_SECONDS
+        intake.join(timeout=max(self.stop_deadline - self.clock.monotonic(), 0.1))
+        worker.join(timeout=max(self.stop_deadline - self.clock.monotonic(), 0.1))
         if worker.is_alive():
             log.warning(
                 "shutdown.step_abandoned", note="the step in flight resumes from its manifest at next start"

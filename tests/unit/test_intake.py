@@ -341,6 +341,22 @@ class TestTrigger:
             (["b.zip"], None, "ready"),
         ]
 
+    def test_trigger_stays_for_csvs_still_settling_when_a_zip_is_ready(self):
+        """A ready zip must not take the trigger while the export's CSVs are still settling; the CSV batch gets it."""
+        intake = Intake(settings(trigger_file="READY"))
+        intake.observe(snapshot(stat("a.zip"), stat("users.csv", size=1), trigger=stat("READY")), now=0)
+        intake.observe(snapshot(stat("a.zip"), stat("users.csv", size=2), trigger=stat("READY")), now=4)
+
+        [zip_plan] = intake.plans(5)
+        intake.forget(zip_plan)
+        intake.observe(snapshot(stat("users.csv", size=2), trigger=stat("READY")), now=6)
+        later = intake.plans(9)
+
+        assert zip_plan.trigger is None
+        assert [(plan.kind, names_of(plan), plan.trigger) for plan in later] == [
+            ("csv", ["users.csv"], stat("READY"))
+        ]
+
     def test_trigger_with_unready_zip_waits(self):
         """A trigger beside a zip still being written waits for the zip (no lone-trigger batch)."""
         intake = Intake(settings(trigger_file="READY"))

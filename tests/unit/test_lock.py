@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -141,3 +143,36 @@ class TestLockOwner:
     def test_read_pid_of_missing_file(self, tmp_path):
         """A missing pid file has no pid."""
         assert read_pid(tmp_path / "absent") is None
+
+
+class TestStatusProbes:
+    def test_status_probes_never_make_a_starting_daemon_refuse(self, tmp_path):
+        """`sis-watcher status` (lock_owner) running at the moment the daemon starts must not cause LockHeld.
+
+        LockHeld exits 2, which the unit's RestartPreventExitStatus=2 never restarts.
+        """
+        stop = threading.Event()
+
+        def probe() -> None:
+            while not stop.is_set():
+                lock_owner(tmp_path)
+
+        prober = threading.Thread(target=probe)
+        prober.start()
+        refused = attempts = 0
+        deadline = time.monotonic() + 2.0
+        try:
+            while refused == 0 and time.monotonic() < deadline:
+                attempts += 1
+                lock = FolderLock(tmp_path)
+                try:
+                    lock.acquire()
+                except LockHeld:
+                    refused += 1
+                else:
+                    lock.release()
+        finally:
+            stop.set()
+            prober.join(timeout=10)
+
+        assert refused == 0, f"LockHeld on start {attempts} while `status` was probing the lock"

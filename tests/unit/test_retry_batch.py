@@ -238,3 +238,16 @@ class TestRefusals:
 
         with pytest.raises(RetryRefused, match="no such batch"):
             retry_batch(folders, BATCH, force=False, now=NOW)
+
+    @pytest.mark.parametrize("content", [None, "{broken", '{"state": "failed"}'])
+    def test_failed_batch_without_a_readable_manifest_is_refused(self, folders, content):
+        """A failed/ folder whose manifest is missing or broken is refused with RetryRefused (the CLI's exit 2), not a traceback."""
+        folder = folders.failed / BATCH
+        folder.mkdir()
+        if content is not None:
+            (folder / MANIFEST_NAME).write_text(content, encoding="utf-8")
+
+        with pytest.raises(RetryRefused, match=BATCH):
+            retry_batch(folders, BATCH, force=False, now=NOW)
+
+        assert folder.exists()

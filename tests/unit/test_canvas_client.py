@@ -29,7 +29,7 @@ from sis_watcher.errors import (
 BASE = "https://canvas.example.edu"
 ACCOUNT = f"{BASE}/api/v1/accounts/self"
 IMPORTS = f"{ACCOUNT}/sis_imports"
-TOKEN = "7~canvas-secret-token-d41d8cd98f"  # noqa: S105 - a fake token
+TOKEN = "7~canvas-secret-token-d41d8cd98f"
 SINCE = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 
 

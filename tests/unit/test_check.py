@@ -14,7 +14,7 @@ from sis_watcher.config import Config, FolderSettings, parse
 from sis_watcher.exit_codes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 BASE = "https://canvas.example.edu"
-TOKEN = "7~check-token-abcdef"  # noqa: S105 - a fake token
+TOKEN = "7~check-token-abcdef"
 ENV = {"CANVAS_TOKEN": TOKEN}
 
 

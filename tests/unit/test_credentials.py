@@ -7,7 +7,7 @@ import pytest
 from sis_watcher.credentials import CREDENTIAL_NAME, LoadedToken, Token, TokenSource, clean
 from sis_watcher.errors import TokenUnavailable
 
-SECRET = "7~AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"  # noqa: S105 - a fake token
+SECRET = "7~AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 
 
 @pytest.fixture

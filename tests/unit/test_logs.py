@@ -204,7 +204,7 @@ class TestStdlib:
 
 
 class TestRedaction:
-    SECRET = "7~redact-me-0123456789abcdef"  # noqa: S105 - a fake token
+    SECRET = "7~redact-me-0123456789abcdef"
 
     def test_secret_is_redacted_in_values(self, stream):
         """A registered secret is replaced in any string value, even inside a longer text."""
@@ -282,7 +282,7 @@ class TestTracebacks:
         configure(fmt="json", stream=stream)
 
         def fail() -> None:
-            password = "local-value-9f8e7d"  # noqa: S105 - must not appear in the log
+            password = "local-value-9f8e7d"
             raise ValueError(password[:5])
 
         try:

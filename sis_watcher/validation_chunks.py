@@ -188,7 +188,7 @@ def _decode(buffer: bytes, *, offset: int, separator: str) -> Chunk:
         has_nul=b"\x00" in buffer,
         bad_utf8_at=bad_utf8_at,
         utf16=utf16,
-        has_whitespace=has_quotes or any(space in buffer for space in SPACE_BYTES),
+        has_whitespace=any(space in buffer for space in SPACE_BYTES),
         separator=separator,
         mixed_breaks=_mixed_breaks(buffer, lines, separator),
     )

@@ -142,7 +142,7 @@ class CsvCheck:
             if self.plan is None and not self._read_header(reader, chunk, careful=careful):
                 continue
             if not self.checks:
-                while not self._count_rows(reader, padded=chunk.has_whitespace):
+                while not self._count_rows(reader, padded=chunk.has_whitespace or chunk.has_quotes):
                     pass
                 continue
             if chunk.mixed_breaks and not self.malformed:
@@ -198,7 +198,11 @@ class CsvCheck:
         plan = self.plan
         width, status_index, good = plan.width, plan.status_index, self.good_statuses
         required = _getter(tuple(i for _, indexes in plan.groups for i in indexes))
+        # Without spaces or tabs in the chunk, a blank value can only be line breaks in quotes,
+        # which the quoted-row test below sends to _inspect: no need to strip every value.
         padded = chunk.has_whitespace
+        quoted = careful and chunk.has_quotes
+        other_trouble = careful and (chunk.has_nul or chunk.bad_utf8_at is not None)
         unnamed = _getter(tuple(sorted(self.unnamed_pending)))
         strip, join, inspect, troubled, lacks = (
             str.strip,
@@ -220,7 +224,8 @@ class CsvCheck:
                     )
                     or (required is None and not strip(join(row)))
                     or (unnamed is not None and any(map(strip, unnamed(row))))
-                    or (careful and troubled(row, chunk))
+                    or (quoted and ('"' in (joined := join(row)) or "\n" in joined or "\r" in joined))
+                    or (other_trouble and troubled(row, chunk))
                 ):
                     inspect(row, index, end_line=reader.line_num, chunk=chunk, careful=careful)
         except csv.Error as error:
@@ -237,12 +242,9 @@ class CsvCheck:
 
     @staticmethod
     def _has_byte_trouble(row: list[str], chunk: Chunk) -> bool:
+        """Return True when `row` may hold a NUL or undecodable bytes (quotes are tested inline)."""
         joined = "".join(row)
-        return (
-            '"' in joined
-            or "\x00" in joined
-            or (chunk.bad_utf8_at is not None and NOT_UTF8.search(joined) is not None)
-        )
+        return "\x00" in joined or (chunk.bad_utf8_at is not None and NOT_UTF8.search(joined) is not None)
 
     def _inspect(self, row: list[str], index: int, *, end_line: int, chunk: Chunk, careful: bool) -> None:
         """Look closely at a row the fast test flagged: count it, then log what is wrong with it."""

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HEADER = "course_id,user_id,role,section_id,status,start_date,end_date,associated_user_id\n"
@@ -29,6 +30,19 @@ ROLES = ("student",) * 16 + ("teacher", "ta", "observer", "designer")
 STATUSES = ("active",) * 12 + ("deleted", "completed", "inactive")
 DEPARTMENTS = ("MATH", "ENGL", "BIOL", "HIST", "CHEM", "PHYS", "ARTS", "MUSC", "ECON", "PSYC")
 BLOCK_ROWS = 50_000
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True, slots=True)
+class BenchFile:
+    """One generated file: `rows` rows, or about `size` bytes."""
+
+    label: str
+    name: str
+    rows: int | None = None
+    size: int | None = None
+    crlf: bool = False
+    quote: bool = False
 
 
 def enrollment_row(n: int, *, quote: bool) -> str:
@@ -63,6 +77,8 @@ def write_enrollments(path: Path, *, rows: int | None, size: int | None, crlf: b
                 "".join(enrollment_row(n, quote=quote) + ending for n in range(written, written + count))
             )
             written += count
+        out.flush()
+        os.fsync(out.fileno())  # no write-back of dirty pages competing with the measurement
     return written
 
 
@@ -88,7 +104,8 @@ def measure(path: Path, *, checks: bool) -> dict[str, float | int | str | None]:
 def measure_in_child(path: Path, *, checks: bool) -> dict[str, float | int | str | None]:
     """Run `measure` in a fresh interpreter so peak RSS belongs to this validation alone."""
     command = [sys.executable, __file__, "--measure", str(path), "--checks", "on" if checks else "off"]
-    result = subprocess.run(command, capture_output=True, text=True, check=True, env=os.environ | {"PYTHONPATH": "."})
+    environment = os.environ | {"PYTHONPATH": str(REPOSITORY)}
+    result = subprocess.run(command, capture_output=True, text=True, check=True, env=environment)
     figures: dict[str, float | int | str | None] = json.loads(result.stdout)
     return figures
 
@@ -105,17 +122,27 @@ def main() -> None:
         print(json.dumps(measure(arguments.measure, checks=arguments.checks == "on")))
         return
 
+    files = [
+        BenchFile("large, LF", "enrollments_large.csv", size=arguments.size_mb << 20),
+        BenchFile(f"{arguments.rows:,} rows, CRLF", "enrollments_rows.csv", rows=arguments.rows, crlf=True),
+        BenchFile(
+            f"{arguments.rows:,} rows, all quoted",
+            "enrollments_quoted.csv",
+            rows=arguments.rows,
+            crlf=True,
+            quote=True,
+        ),
+    ]
+    print(f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(
+        f"{'file':<26} {'checks':<6} {'MB':>8} {'rows':>12} {'s':>7} {'MB/s':>7} {'peak RSS':>9} {'base RSS':>9}"
+    )
     with tempfile.TemporaryDirectory(dir=arguments.dir) as folder:
-        files = [
-            ("large, LF", Path(folder, "enrollments_large.csv"), None, arguments.size_mb << 20, False, False),
-            (f"{arguments.rows:,} rows, CRLF", Path(folder, "enrollments_rows.csv"), arguments.rows, None, True, False),
-            (f"{arguments.rows:,} rows, all quoted", Path(folder, "enrollments_quoted.csv"), arguments.rows, None, True, True),
-        ]
-        cpus = os.cpu_count()
-        print(f"{platform.processor() or platform.machine()}, {cpus} CPUs, Python {platform.python_version()}")
-        print(f"{'file':<26} {'checks':<6} {'MB':>8} {'rows':>12} {'s':>7} {'MB/s':>7} {'peak RSS':>9} {'base RSS':>9}")
-        for label, path, rows, size, crlf, quote in files:
-            written = write_enrollments(path, rows=rows, size=size, crlf=crlf, quote=quote)
+        for bench in files:
+            path = Path(folder, bench.name)
+            written = write_enrollments(
+                path, rows=bench.rows, size=bench.size, crlf=bench.crlf, quote=bench.quote
+            )
             megabytes = path.stat().st_size / 1e6
             for checks in (True, False):
                 figures = measure_in_child(path, checks=checks)
@@ -123,8 +150,8 @@ def main() -> None:
                 assert figures["errors"] == 0, figures
                 seconds = float(figures["seconds"] or 0)
                 print(
-                    f"{label:<26} {'on' if checks else 'off':<6} {megabytes:>8.1f} {written:>12,} {seconds:>7.2f} "
-                    f"{megabytes / seconds:>7.1f} {int(figures['peak_rss_kib'] or 0) / 1024:>7.1f}MB "
+                    f"{bench.label:<26} {'on' if checks else 'off':<6} {megabytes:>8.1f} {written:>12,} "
+                    f"{seconds:>7.2f} {megabytes / seconds:>7.1f} {int(figures['peak_rss_kib'] or 0) / 1024:>7.1f}MB "
                     f"{int(figures['base_rss_kib'] or 0) / 1024:>7.1f}MB"
                 )
             path.unlink()

@@ -152,6 +152,17 @@ def test_only_the_first_parse_failure_is_reported():
     assert [("malformed-csv", 2)] == [(p.kind, p.row) for p in report.problems]
 
 
+@pytest.mark.parametrize("checks", [True, False])
+def test_values_of_only_line_breaks_count_as_blank(checks):
+    """A quoted value holding only line breaks is blank to Canvas, even with no spaces in the file."""
+    data = b'"user_id","login_id","status"\r\n"u1","\r\n","active"\r\n"\n","\r","\n"\r\n'
+
+    report = check_bytes(data, checks=checks)
+
+    assert 1 == report.rows
+    assert ([(2, "login_id")] if checks else []) == [(p.row, p.column) for p in report.problems]
+
+
 def test_quotes_escaped_properly_are_not_malformed():
     """Doubled quotes inside a quoted value, and spaces around it, are valid CSV."""
     data = USERS.replace(b"status", b"full_name,status") + b'u1,l1, "Ann ""Nan"" Lee" ,active\n'

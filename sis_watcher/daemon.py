@@ -204,8 +204,6 @@ class Daemon:
             self.metrics_server.start()
         except OSError as error:
             log.error("metrics.unavailable", caused_by=str(error), port=self.config.metrics.port)
-        else:
-            log.info("metrics.listening", url=self.metrics_server.url)
 
     def supervise(self) -> int:
         """Start the stage threads and watch them until the end; return the exit code."""

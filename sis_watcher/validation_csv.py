@@ -24,12 +24,9 @@ missing trailing fields as empty, exactly as if they were blank, and warns if on
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
-from dataclasses import dataclass
-from operator import itemgetter
 from typing import IO, TYPE_CHECKING
 
-from sis_watcher.csv_types import CsvType, detect, normalise_header
+from sis_watcher.csv_types import CsvType, detect
 from sis_watcher.validation_chunks import (
     CHUNK_BYTES,
     NOT_UTF8,
@@ -39,7 +36,7 @@ from sis_watcher.validation_chunks import (
     raw_record,
     record_chunks,
 )
-from sis_watcher.validation_header import check_header
+from sis_watcher.validation_header import RowPlan, check_header, tuple_getter
 from sis_watcher.validation_messages import (
     log_empty_value,
     log_header_only,
@@ -61,55 +58,6 @@ if TYPE_CHECKING:
 # Ruby's String#strip, which Canvas applies to every field: ASCII whitespace and NUL only.
 RUBY_WHITESPACE = " \t\n\v\f\r\x00"
 MAX_REMEMBERED_STATUSES = 1000
-
-Getter = Callable[[list[str]], tuple[str, ...]]
-
-
-def _getter(indexes: tuple[int, ...]) -> Getter | None:
-    if not indexes:
-        return None
-    if len(indexes) == 1:
-        (index,) = indexes
-        return lambda row: (row[index],)
-    getter: Getter = itemgetter(*indexes)
-    return getter
-
-
-@dataclass(frozen=True, slots=True)
-class RowPlan:
-    """What the row loop checks, derived once from the header."""
-
-    csv_type: CsvType | None
-    header: tuple[str, ...]
-    status_index: int
-    groups: tuple[tuple[str, tuple[int, ...]], ...]
-    unnamed: tuple[int, ...]
-
-    @classmethod
-    def for_header(cls, header: list[str], csv_type: CsvType | None, *, checks: bool) -> RowPlan:
-        """Return the plan for `header`; without `checks` or a type, rows are only counted."""
-        lowered = normalise_header(header)
-        if not checks or csv_type is None:
-            return cls(None, tuple(header), -1, (), ())
-        first: dict[str, int] = {}
-        for index, name in enumerate(lowered):
-            first.setdefault(name, index)
-        groups = tuple(
-            (" or ".join(group), indexes)
-            for group in csv_type.required
-            if (indexes := tuple(first[n] for n in group if n in first and n not in csv_type.blank_allowed))
-        )
-        status_index = first.get("status", -1) if csv_type.statuses else -1
-        unnamed = tuple(i for i, cell in enumerate(header) if not cell.strip())
-        return cls(csv_type, tuple(header), status_index, groups, unnamed)
-
-    @property
-    def width(self) -> int:
-        return len(self.header)
-
-    def column(self, index: int) -> str:
-        """Return the header cell over field `index`, or `field N` past the header's end."""
-        return self.header[index] if index < self.width and self.header[index] else f"field {index + 1}"
 
 
 class CsvCheck:
@@ -197,13 +145,13 @@ class CsvCheck:
         assert self.plan is not None  # noqa: S101 (set by _read_header before any row)
         plan = self.plan
         width, status_index, good = plan.width, plan.status_index, self.good_statuses
-        required = _getter(tuple(i for _, indexes in plan.groups for i in indexes))
+        required = tuple_getter(tuple(i for _, indexes in plan.groups for i in indexes))
         # Without spaces or tabs in the chunk, a blank value can only be line breaks in quotes,
         # which the quoted-row test below sends to _inspect: no need to strip every value.
         padded = chunk.has_whitespace
         quoted = careful and chunk.has_quotes
         other_trouble = careful and (chunk.has_nul or chunk.bad_utf8_at is not None)
-        unnamed = _getter(tuple(sorted(self.unnamed_pending)))
+        unnamed = tuple_getter(tuple(sorted(self.unnamed_pending)))
         strip, join, inspect, troubled, lacks = (
             str.strip,
             "".join,

@@ -4,12 +4,16 @@ Checks of a CSV's header row, with messages a registrar can act on.
 Canvas decides a file's type from the header alone (csv_types.detect): cells lowercased, never
 trimmed, first matching type wins. So the header decides everything else: a cell with a space
 around it is a different column, a duplicate column is read only once (Ruby's CSV returns the
-first), and an extra column can turn an enrollments file into a sections file.
+first), and an extra column can turn an enrollments file into a sections file. `RowPlan` is
+what the header decides for the row loop: which columns must be non-blank, where status is.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import PurePosixPath
 
 from sis_watcher.csv_types import (
@@ -38,6 +42,57 @@ def columns_text(names: list[str] | tuple[str, ...]) -> str:
     """Return header cells as `"a", "b", "c"`, shortened after `SHOWN_CELLS` cells."""
     cells = ", ".join(shown(name) for name in names[:SHOWN_CELLS])
     return cells + (", ..." if len(names) > SHOWN_CELLS else "")
+
+
+Getter = Callable[[list[str]], tuple[str, ...]]
+
+
+def tuple_getter(indexes: tuple[int, ...]) -> Getter | None:
+    """Return a function giving a row's values at `indexes` as a tuple (None for no indexes)."""
+    if not indexes:
+        return None
+    if len(indexes) == 1:
+        (index,) = indexes
+        return lambda row: (row[index],)
+    getter: Getter = itemgetter(*indexes)
+    return getter
+
+
+@dataclass(frozen=True, slots=True)
+class RowPlan:
+    """What the row loop checks, derived once from the header."""
+
+    csv_type: CsvType | None
+    header: tuple[str, ...]
+    status_index: int
+    groups: tuple[tuple[str, tuple[int, ...]], ...]
+    unnamed: tuple[int, ...]
+
+    @classmethod
+    def for_header(cls, header: list[str], csv_type: CsvType | None, *, checks: bool) -> RowPlan:
+        """Return the plan for `header`; without `checks` or a type, rows are only counted."""
+        lowered = normalise_header(header)
+        if not checks or csv_type is None:
+            return cls(None, tuple(header), -1, (), ())
+        first: dict[str, int] = {}
+        for index, name in enumerate(lowered):
+            first.setdefault(name, index)
+        groups = tuple(
+            (" or ".join(group), indexes)
+            for group in csv_type.required
+            if (indexes := tuple(first[n] for n in group if n in first and n not in csv_type.blank_allowed))
+        )
+        status_index = first.get("status", -1) if csv_type.statuses else -1
+        unnamed = tuple(i for i, cell in enumerate(header) if not cell.strip())
+        return cls(csv_type, tuple(header), status_index, groups, unnamed)
+
+    @property
+    def width(self) -> int:
+        return len(self.header)
+
+    def column(self, index: int) -> str:
+        """Return the header cell over field `index`, or `field N` past the header's end."""
+        return self.header[index] if index < self.width and self.header[index] else f"field {index + 1}"
 
 
 def check_header(log: ProblemLog, header: list[str], *, csv_type: CsvType | None, file_name: str) -> None:
@@ -131,9 +186,10 @@ def _unknown_header_message(header: list[str], suggested: CsvType | None) -> str
         )
     missing = suggested.missing_columns(normalise_header(header)) if suggested is not None else []
     if suggested is not None and missing:
+        noun, pronoun = ("columns", "them") if len(missing) > 1 else ("column", "it")
         return message + (
-            f"The file name suggests {suggested.plural}, which need the columns "
-            f"{', '.join(_quoted_group(group) for group in missing)}; add them to the header."
+            f"The file name suggests {suggested.plural}, which need the {noun} "
+            f"{', '.join(_quoted_group(group) for group in missing)}; add {pronoun} to the header."
         )
     return message + (
         "The first row must name Canvas columns, for example user_id,login_id,status for users. "

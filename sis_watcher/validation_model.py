@@ -102,7 +102,10 @@ class Problem:
     def location(self) -> str:
         """Return where the problem is, as `users.csv row 17, column status`."""
         where = self.file if self.row is None else f"{self.file} row {self.row}"
-        return where if self.column is None else f"{where}, column {self.column}"
+        if self.column is None:
+            return where
+        column = self.column if self.column == self.column.strip() else f'"{self.column}"'
+        return f"{where}, column {column}"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the problem as plain JSON data."""

@@ -27,7 +27,14 @@ CASES = [
     ("users_missing_status_column.csv", E, "missing-column", 1, "status", "Add the column"),
     ("users_spaced_status_column.csv", E, "missing-column", 1, "status", '"status" column'),
     ("enrollments_missing_role_column.csv", E, "missing-column", 1, "role or role_id", '"role" or "role_id"'),
-    ("accounts_without_parent_column.csv", E, "unknown-header", 1, None, '"parent_account_id"'),
+    (
+        "accounts_without_parent_column.csv",
+        E,
+        "unknown-header",
+        1,
+        None,
+        'need the column "parent_account_id"; add it',
+    ),
     (
         "enrollments_with_name_column.csv",
         E,

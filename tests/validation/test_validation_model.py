@@ -24,6 +24,7 @@ def test_every_kind_has_one_severity():
         (17, None, "users.csv row 17"),
         (17, "status", "users.csv row 17, column status"),
         (None, "status", "users.csv, column status"),
+        (1, " login_id", 'users.csv row 1, column " login_id"'),
     ],
 )
 def test_problem_location(row, column, expected):

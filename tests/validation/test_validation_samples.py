@@ -80,6 +80,10 @@ def test_course_list_with_classic_mac_line_endings_is_read_row_by_row(samples_di
     assert report.csv_type is None
     assert len(records) - 1 == report.rows
     assert not report.ok
+    assert (
+        'which need the columns "course_id", "short_name", "long_name", "status"; add them'
+        in report.errors[0].message
+    )
 
 
 def test_bom_is_stripped_before_the_header_is_read(samples_dir):

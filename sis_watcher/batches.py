@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import shutil
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sis_watcher.clock import isoformat
@@ -38,6 +38,7 @@ def new_batch_id(moment: datetime) -> str:
     The suffix is the microsecond in five hex digits plus one random one, so ids made in the
     same second still sort in the order they were made.
     """
+    moment = moment.astimezone(UTC)
     return f"{moment.strftime('%Y%m%dT%H%M%SZ')}-{moment.microsecond:05x}{secrets.token_hex(1)[0]}"
 
 

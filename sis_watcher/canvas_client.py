@@ -11,10 +11,11 @@ own origin, never across a redirect to another host, and never appears in an err
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -56,16 +57,25 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        date_header = response.headers.get("Date")
-        base = parsedate_to_datetime(date_header) if date_header else None
-        if base is None:
+        moment = http_date(value)
+        base = http_date(response.headers.get("Date")) or datetime.now(UTC)
+        if moment is None:
             return None
         seconds = (moment - base).total_seconds()
+    if not math.isfinite(seconds):
+        return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def http_date(value: str | None) -> datetime | None:
+    """Parse an HTTP date into an aware datetime (naive ones are UTC); None if absent or odd."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def messages_in(errors: Any) -> list[str]:
@@ -81,9 +91,15 @@ def messages_in(errors: Any) -> list[str]:
     return texts
 
 
-def canvas_message(response: httpx.Response) -> str:
-    """Return Canvas's own words from an error body (its shapes vary), or the status line."""
+def canvas_message(response: httpx.Response, *, secret: str | None = None) -> str:
+    """
+    Return Canvas's own words from an error body (its shapes vary), or the status line.
+
+    A `secret` echoed in the body (by a proxy reflecting headers, say) is replaced.
+    """
     text = response.text.strip()
+    if secret:
+        text = text.replace(secret, "[redacted]")
     try:
         body = json.loads(text)
     except ValueError:
@@ -113,12 +129,18 @@ def is_throttled(response: httpx.Response) -> bool:
     return drained or THROTTLE_TEXT in response.text.lower()
 
 
-def raise_for_status(response: httpx.Response, *, creating: bool = False) -> None:
+def raise_for_status(response: httpx.Response, *, creating: bool = False, secret: str | None = None) -> None:
     """Raise the error this response means, if it is not a success."""
     status = response.status_code
     if status < 300:
         return
-    message = f"HTTP {status}: {canvas_message(response)}"
+    message = f"HTTP {status}: {canvas_message(response, secret=secret)}"
+    if status < 400:
+        location = response.headers.get("Location", "")
+        raise CanvasAuthProblem(
+            f"Canvas redirected the request (HTTP {status} to {location or 'nowhere'}): check base_url",
+            status_code=status,
+        )
     if is_throttled(response):
         raise CanvasUnavailable(
             f"throttled by Canvas ({message})",
@@ -152,7 +174,7 @@ def translated_errors(*, creating: bool = False) -> Iterator[None]:
         raise CanvasUnavailable(
             f"cannot reach Canvas ({error.__class__.__name__})", request_may_have_arrived=False
         ) from None
-    except httpx.TransportError as error:
+    except httpx.RequestError as error:
         raise CanvasUnavailable(
             f"connection to Canvas failed ({error.__class__.__name__})", request_may_have_arrived=creating
         ) from None
@@ -255,7 +277,7 @@ class CanvasClient:
             self.count("error")
             raise
         self.count(str(response.status_code))
-        raise_for_status(response, creating=creating)
+        raise_for_status(response, creating=creating, secret=self.token().reveal())
         return response
 
     def get_json(self, path: str, *, params: dict[str, str] | None = None) -> Any:
@@ -351,11 +373,14 @@ class CanvasClient:
                 raise CanvasProtocolError("refusing to download the errors file over plain http")
             with translated_errors():
                 with self.http.stream("GET", current, headers=headers) as response:
+                    self.count(str(response.status_code))
                     if response.is_redirect:
                         location = response.headers.get("Location", "")
                         current = httpx.URL(urljoin(str(current), location))
                         continue
-                    raise_for_status(response)
+                    if response.status_code >= 300:
+                        response.read()
+                        raise_for_status(response, secret=self.token().reveal())
                     data = bytearray()
                     for chunk in response.iter_bytes():
                         data.extend(chunk)

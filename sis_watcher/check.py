@@ -59,7 +59,9 @@ def check_folder(report: CheckReport, name: str, path: Path, *, must_exist: bool
         report.bad(f"folders.{name}: {path} does not exist (the daemon waits for it; is the share mounted?)")
         return
     parent = nearest_existing(path)
-    if os.access(parent, os.W_OK | os.X_OK):
+    if not parent.is_dir():
+        report.bad(f"folders.{name}: {path} cannot be created: {parent} is not a folder")
+    elif os.access(parent, os.W_OK | os.X_OK):
         report.ok(f"folders.{name}: {path} (will be created)")
     else:
         report.bad(f"folders.{name}: {path} does not exist and {parent} is not writable")
@@ -92,7 +94,8 @@ def check_canvas(config: Config, source: TokenSource, report: CheckReport) -> No
     )
     try:
         user = client.whoami()
-        report.ok(f"canvas: token accepted (user {user.get('id')} {user.get('name', '')})".rstrip())
+        name = f" {user['name']}" if user.get("name") else ""
+        report.ok(f"canvas: token accepted (user {user.get('id')}{name})")
         account = client.get_account()
         report.ok(
             f"canvas: account {config.canvas.account_id} is {account.get('name')!r} (id {account.get('id')})"

@@ -58,6 +58,15 @@ class CanvasSettings(Section):
             raise ValueError(msg)
         return value
 
+    @field_validator("token_file", mode="before")
+    @classmethod
+    def token_file_path(cls, value: object) -> object:
+        """An empty path is a mistake, not "no file": leave the key out (or null) for that."""
+        if isinstance(value, str) and not value.strip():
+            msg = "must be a file path (leave it out or set null to use CANVAS_TOKEN)"
+            raise ValueError(msg)
+        return value
+
     @field_validator("account_id", mode="before")
     @classmethod
     def account_id_as_text(cls, value: object) -> object:
@@ -376,8 +385,9 @@ def resolve_paths(raw: dict[str, Any], base: Path) -> None:
             continue
         for key in keys:
             value = values.get(key)
-            if isinstance(value, str) and value and not Path(value).is_absolute():
-                values[key] = str(base / value)
+            if isinstance(value, str) and value.strip():
+                path = Path(value).expanduser()
+                values[key] = str(path if path.is_absolute() else base / path)
     email = section_of(section_of(raw, "alerts"), "email")
     for key in ("password_file", "ca_file"):
         value = email.get(key)

@@ -53,8 +53,8 @@ def clean(text: str, *, source: str) -> str:
     value = text.strip()
     if not value:
         raise TokenUnavailable(f"{source} is empty")
-    if any(character.isspace() or ord(character) < 32 for character in value):
-        raise TokenUnavailable(f"{source} contains whitespace or control characters")
+    if not value.isascii() or any(character.isspace() or ord(character) < 32 for character in value):
+        raise TokenUnavailable(f"{source} contains whitespace, control or non-ASCII characters")
     return value
 
 

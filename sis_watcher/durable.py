@@ -109,7 +109,7 @@ def move_dir(source: Path, target: Path) -> None:
     Across filesystems the tree is copied to a hidden partial name, fsynced, renamed into place,
     and only then is the source removed.
     """
-    if target.exists():
+    if target.exists() or target.is_symlink():
         raise FileExistsError(errno.EEXIST, "refusing to overwrite", str(target))
     try:
         source.rename(target)
@@ -119,8 +119,12 @@ def move_dir(source: Path, target: Path) -> None:
         temporary = temp_path_for(target)
         try:
             shutil.copytree(source, temporary, symlinks=True)
-            for path in sorted(temporary.rglob("*")):
-                if path.is_file() and not path.is_symlink():
+            for path in sorted(temporary.rglob("*"), reverse=True):
+                if path.is_symlink():
+                    continue
+                if path.is_dir():
+                    fsync_dir(path)
+                elif path.is_file():
                     with path.open("rb") as stream:
                         os.fsync(stream.fileno())
             fsync_dir(temporary)

@@ -51,7 +51,7 @@ def load_baseline(queue: Path, done: Path) -> dict[str, dict[str, object]]:
     path = queue / GUARD_FILE
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(document, dict):
+        if isinstance(document, dict) and all(isinstance(entry, dict) for entry in document.values()):
             return document
     except (OSError, ValueError):
         pass

@@ -178,7 +178,8 @@ class Intake:
         result = [SealPlan(kind="zip", files=(seen,), trigger=None, reason="ready") for seen in zips]
         csv_plan = self.csv_plan(now, ready, once=once)
         result.extend(csv_plan)
-        if trigger_mode and self.trigger is not None and not csv_plan and zips:
+        csvs_waiting = any(not tracked.stat.is_zip for tracked in self.tracked.values())
+        if trigger_mode and self.trigger is not None and not csvs_waiting and zips:
             first = result[0]
             result[0] = SealPlan(kind="zip", files=first.files, trigger=self.trigger, reason="trigger")
         return result

@@ -10,11 +10,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from sis_watcher.errors import LockHeld
 
 LOCK_NAME = ".sis-watcher.lock"
+PROBE_GRACE_SECONDS = 1.0
+PROBE_RETRY_SECONDS = 0.01
 
 
 def read_pid(path: Path) -> int | None:
@@ -33,13 +36,23 @@ class FolderLock:
         self.descriptor: int | None = None
 
     def acquire(self) -> None:
-        """Take the lock or raise `LockHeld` naming the lock file and the owner's pid."""
+        """
+        Take the lock or raise `LockHeld` naming the lock file and the owner's pid.
+
+        `status` probes the lock with a shared lock held for microseconds; a start that meets
+        one tries again for up to `PROBE_GRACE_SECONDS` before deciding another daemon runs.
+        """
         descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(descriptor)
-            raise LockHeld(str(self.path), read_pid(self.path)) from None
+        deadline = time.monotonic() + PROBE_GRACE_SECONDS
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(descriptor)
+                    raise LockHeld(str(self.path), read_pid(self.path)) from None
+                time.sleep(PROBE_RETRY_SECONDS)
         os.ftruncate(descriptor, 0)
         os.write(descriptor, f"{os.getpid()}\n".encode("ascii"))
         os.fsync(descriptor)

@@ -13,7 +13,8 @@ uploader lists `sis_imports?created_since=<started_at minus RECOVERY_MARGIN>` an
   `<name>_filtered.csv`, of another size: it matches by name alone);
 - ours found: adopt it (the earliest, if Canvas somehow holds two); none found but candidates
   not started yet: wait and look again (Canvas only lists attachments once it starts an import);
-  otherwise: it never arrived, upload again.
+  otherwise: it never arrived, upload again. A candidate without attachments that Canvas has not
+  finished yet is waited for, even once `importing` (attachments are listed a little after).
 
 Limits: an import made in the window by the same user, from a zip with the same member names
 and sizes, is indistinguishable from ours and would be adopted. The margin absorbs clock skew
@@ -22,6 +23,7 @@ between this machine and Canvas of up to RECOVERY_MARGIN.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,9 +31,10 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from sis_watcher.csv_types import zip_member_is_ignored
+from sis_watcher.verdict import TERMINAL_STATES
 
 RECOVERY_MARGIN = timedelta(minutes=5)
-UNSTARTED_STATES = ("initializing", "created")
+
 FILTERED_SUFFIX = "_filtered.csv"
 
 
@@ -54,31 +57,44 @@ class Absent:
 Decision = Adopt | Wait | Absent
 
 
-def expected_attachments(members: Iterable[tuple[str, int]]) -> dict[str, int]:
-    """Return {basename: size} of the zip members Canvas lists as csv_attachments."""
-    expected: dict[str, int] = {}
+def expected_attachments(members: Iterable[tuple[str, int]]) -> Counter[tuple[str, int]]:
+    """Return the (basename, size) of each zip member Canvas lists as a csv_attachment."""
+    expected: Counter[tuple[str, int]] = Counter()
     for name, size in members:
         if size == 0 or zip_member_is_ignored(name) or not name.lower().endswith(".csv"):
             continue
-        expected[PurePosixPath(name).name] = size
+        expected[(PurePosixPath(name).name, size)] += 1
     return expected
 
 
-def attachments_match(attachments: Sequence[Any], expected: dict[str, int]) -> bool:
-    """Return True if Canvas's `csv_attachments` are exactly the expected members."""
-    seen: dict[str, int | None] = {}
+def attachments_match(attachments: Sequence[Any], expected: Counter[tuple[str, int]]) -> bool:
+    """
+    Return True if Canvas's `csv_attachments` are exactly the expected members.
+
+    Each attachment must match a member by name and size; `<name>_filtered.csv` (a users file
+    whose password columns Canvas removed) matches a member `<name>.csv` by name alone, unless a
+    member really has that name and size.
+    """
+    remaining = Counter(expected)
     for attachment in attachments:
         if not isinstance(attachment, dict):
             return False
         name = str(attachment.get("display_name") or attachment.get("filename") or "")
         size = attachment.get("size")
+        if isinstance(size, int) and remaining[(name, size)] > 0:
+            remaining[(name, size)] -= 1
+            continue
         if name.endswith(FILTERED_SUFFIX):
-            seen[name.removesuffix(FILTERED_SUFFIX) + ".csv"] = None
+            wanted = name.removesuffix(FILTERED_SUFFIX) + ".csv"
+        elif not isinstance(size, int):
+            wanted = name
         else:
-            seen[name] = size if isinstance(size, int) else None
-    if seen.keys() != expected.keys():
-        return False
-    return all(size is None or size == expected[name] for name, size in seen.items())
+            return False
+        candidates = [key for key, count in remaining.items() if count > 0 and key[0] == wanted]
+        if not candidates:
+            return False
+        remaining[candidates[0]] -= 1
+    return not +remaining
 
 
 def made_by(sis_import: dict[str, Any], user_id: int | None) -> bool:
@@ -98,6 +114,8 @@ def decide(
 ) -> Decision:
     """Decide, from the imports listed since the upload started, whether one of them is ours."""
     expected = expected_attachments(members)
+    if not expected:
+        return Absent(looked_at=len(imports))
     candidates = [
         item
         for item in imports
@@ -113,7 +131,7 @@ def decide(
     unstarted = [
         item["id"]
         for item in candidates
-        if not item.get("csv_attachments") and item.get("workflow_state") in UNSTARTED_STATES
+        if not item.get("csv_attachments") and item.get("workflow_state") not in TERMINAL_STATES
     ]
     if unstarted:
         return Wait(tuple(sorted(unstarted)))

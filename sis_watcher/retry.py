@@ -128,4 +128,9 @@ def call_with_retries(
     )
     if stopping.is_set():
         raise Stopping("shutdown requested")
-    return retrying(function)
+    try:
+        return retrying(function)
+    except CanvasUnavailable as error:
+        if stopping.is_set():
+            raise Stopping("shutdown during a retried call") from error
+        raise

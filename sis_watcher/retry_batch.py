@@ -21,6 +21,7 @@ from sis_watcher.manifest import (
     BatchState,
     CanvasRecord,
     Manifest,
+    ManifestUnreadable,
     Outcome,
     UploadRecord,
     load_manifest,
@@ -69,7 +70,10 @@ def retry_batch(folders: FolderSettings, batch_id: str, *, force: bool, now: dat
     target = folders.queue / batch_id
     if target.exists():
         raise RetryRefused(f"cannot retry {batch_id}: {target} already exists")
-    manifest = load_manifest(source)
+    try:
+        manifest = load_manifest(source)
+    except ManifestUnreadable as error:
+        raise RetryRefused(f"cannot retry {batch_id}: {error}") from None
     if manifest.state is not BatchState.QUEUED:
         archive_attempt(source, manifest, now=now)
         manifest.force = force

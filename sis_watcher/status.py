@@ -20,6 +20,7 @@ from sis_watcher.manifest import Manifest, ManifestUnreadable, load_manifest
 from sis_watcher.status_file import read_status
 
 RECENT = 5
+IN_FLIGHT_STATES = ("zipped", "uploading", "importing", "reporting", "done", "failed")
 
 
 def summary(batch_dir: Path) -> dict[str, Any]:
@@ -51,7 +52,7 @@ def collect(config: Config) -> dict[str, Any]:
     written = read_status(folders.queue) if owner is not None else None
     paused = written.get("paused") if written else None
     queued = [summary(path) for path in batch_folders(folders.queue)]
-    in_flight = next((item for item in queued if item["state"] not in ("sealing", "queued")), None)
+    in_flight = next((item for item in queued if item["state"] in IN_FLIGHT_STATES), None)
     if owner is None:
         state = "stopped"
     elif paused:
@@ -80,45 +81,44 @@ def collect(config: Config) -> dict[str, Any]:
     }
 
 
+def daemon_lines(daemon: dict[str, Any]) -> list[str]:
+    """Return the lines about the daemon itself: state, pid, activity, problems."""
+    lines = [f"daemon:   {daemon['state']}" + (f" (pid {daemon['pid']})" if daemon["pid"] else "")]
+    labels = (("activity", "activity"), ("paused", "paused:  "), ("intake_problem", "intake:  "))
+    lines += [
+        f"{label if label.endswith(' ') else label + ':'} {daemon[key]}"
+        for key, label in labels
+        if daemon[key]
+    ]
+    return lines
+
+
+def flight_line(flight: dict[str, Any]) -> str:
+    """Return the line about the batch in flight, with Canvas's progress once it has an import."""
+    canvas = ""
+    if flight.get("import_id"):
+        progress = flight.get("progress") or 0
+        canvas = f", Canvas import {flight['import_id']}: {flight.get('workflow_state')} {progress}%"
+    return f"in flight: {flight['batch_id']} ({flight['state']}{canvas})"
+
+
 def render(status: dict[str, Any], out: TextIO) -> None:
     """Print the status for a person."""
-    daemon = status["daemon"]
-    line = f"daemon:   {daemon['state']}"
-    if daemon["pid"]:
-        line += f" (pid {daemon['pid']})"
-    print(line, file=out)
-    if daemon["activity"]:
-        print(f"activity: {daemon['activity']}", file=out)
-    if daemon["paused"]:
-        print(f"paused:   {daemon['paused']}", file=out)
-    if daemon["intake_problem"]:
-        print(f"intake:   {daemon['intake_problem']}", file=out)
-    flight = status["in_flight"]
-    if flight:
-        canvas = (
-            f", Canvas import {flight['import_id']}: {flight['workflow_state']} {flight['progress'] or 0}%"
-        )
-        print(
-            f"in flight: {flight['batch_id']} ({flight['state']}{canvas if flight['import_id'] else ''})",
-            file=out,
-        )
-    print(f"queue:    {len(status['queue'])} batch(es)", file=out)
-    for item in status["queue"]:
-        print(f"  {item['batch_id']}  {item['state']}", file=out)
-    drop = status["drop"]
-    files = drop["files"]
-    print(
-        f"drop:     {'unreadable' if files is None else f'{len(files)} file(s) waiting'} in {drop['folder']}",
-        file=out,
-    )
+    lines = daemon_lines(status["daemon"])
+    if status["in_flight"]:
+        lines.append(flight_line(status["in_flight"]))
+    lines.append(f"queue:    {len(status['queue'])} batch(es)")
+    lines += [f"  {item['batch_id']}  {item['state']}" for item in status["queue"]]
+    files = status["drop"]["files"]
+    waiting = "unreadable" if files is None else f"{len(files)} file(s) waiting"
+    lines.append(f"drop:     {waiting} in {status['drop']['folder']}")
     for title in ("done", "failed"):
-        print(f"recent {title}:", file=out)
-        if not status[title]:
-            print("  (none)", file=out)
-        for item in status[title]:
-            print(
-                f"  {item['batch_id']}  {item.get('updated_at') or ''}  {item.get('reason') or ''}", file=out
-            )
+        lines.append(f"recent {title}:")
+        lines += [
+            f"  {item['batch_id']}  {item.get('updated_at') or ''}  {item.get('reason') or ''}"
+            for item in status[title]
+        ] or ["  (none)"]
+    print("\n".join(lines), file=out)
 
 
 def run_status(config: Config, *, as_json: bool, out: TextIO) -> int:

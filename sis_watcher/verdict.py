@@ -98,6 +98,8 @@ def judge(sis_import: dict[str, Any], *, warnings_are_failures: bool) -> Verdict
         )
         detail = summarise(errors + warnings)
         reason = f"{text}: {detail}" if detail else text
+        if any(file is None for file, _ in errors + warnings):
+            reason += f" [{NULL_FILE_NOTE}]"
         return Verdict(result="failed" if warnings_are_failures else "done", reason=reason)
     if state in ("restored", "partially_restored"):
         return Verdict(

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-TOKEN = "test-token-7f3c9a"  # noqa: S105 - a fake token for the loopback simulator
+TOKEN = "test-token-7f3c9a"
 SAMPLES = Path(__file__).parent / "data" / "samples"
 DOC_SAMPLES = SAMPLES / "canvas-doc-examples"
 

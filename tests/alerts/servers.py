@@ -26,7 +26,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 SMTP_USER = "alerts@school.example"
-SMTP_PASSWORD = "s3cret-smtp-pass-91"  # noqa: S105 - a fake password for the loopback relay
+SMTP_PASSWORD = "s3cret-smtp-pass-91"
 
 
 @dataclass

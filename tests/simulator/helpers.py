@@ -19,7 +19,7 @@ DOCS = SAMPLES / "canvas-doc-examples"
 FIXTURES = SAMPLES / "canvas-lms-fixtures"
 OTHER = SAMPLES / "other"
 DEMO = "tfullwood__canvas-contrib__API_Examples__Automation__demodata__"
-TOKEN = "simulator-test-token"  # noqa: S105 - a test fixture
+TOKEN = "simulator-test-token"
 FINAL = ("imported", "imported_with_messages", "failed", "failed_with_messages", "aborted")
 
 

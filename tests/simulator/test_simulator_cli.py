@@ -47,7 +47,7 @@ def test_run_simulator_prints_url_and_token_and_stops_on_event() -> None:
 
 def test_run_simulator_refuses_a_public_host(capsys: pytest.CaptureFixture[str]) -> None:
     """A non-loopback host is refused with exit status 2."""
-    assert run_simulator(host="0.0.0.0", port=0, token="t") == 2  # noqa: S104, S106 - the refusal under test
+    assert run_simulator(host="0.0.0.0", port=0, token="t") == 2  # noqa: S104 - the refusal under test
 
     assert "loopback only" in capsys.readouterr().err
 
@@ -66,7 +66,7 @@ def test_run_simulator_stops_on_sigterm_in_a_process() -> None:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
 
-    assert token == "given"  # noqa: S105 - a test token
+    assert token == "given"
     assert response.status_code == 200
 
 

@@ -43,7 +43,7 @@ def test_unknown_account_is_404_with_canvas_body(canvas_target: Target) -> None:
 
 def test_bad_token_is_401_with_www_authenticate(canvas_target: Target) -> None:
     """A wrong token is a 401 with `WWW-Authenticate: Bearer realm="canvas-lms"` (reference §4.1)."""
-    with canvas_target.client(token="not-the-token") as client:  # noqa: S106 - a wrong token on purpose
+    with canvas_target.client(token="not-the-token") as client:
         response = client.get("/api/v1/users/self")
 
     assert response.status_code == 401

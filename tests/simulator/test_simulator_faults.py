@@ -157,7 +157,7 @@ def test_revoke_restore_and_rotate_token(sim: CanvasSimulator, client: httpx.Cli
     assert restored.status_code == 200
     assert old.json() == {"errors": [{"message": "Invalid access token."}]}
     assert new.status_code == 200
-    assert sim.token == "new-token"  # noqa: S105 - a test token
+    assert sim.token == "new-token"
     assert "new-token" not in repr(sim.gate)
 
 

@@ -232,7 +232,8 @@ class TestStatuses:
             (httpx.Response(429, headers={"Retry-After": "99999"}), 3600.0),
             (httpx.Response(429, headers={"Retry-After": "-5"}), 0.0),
             (httpx.Response(429, headers={"Retry-After": "soon"}), None),
-            (httpx.Response(429, headers={"Retry-After": "Fri, 27 Nov 2026 02:01:30 GMT"}), None),
+            (httpx.Response(429, headers={"Retry-After": "Fri, 27 Nov 2020 02:01:30 GMT"}), 0.0),
+            (httpx.Response(429, headers={"Retry-After": "nan"}), None),
         ],
     )
     def test_throttling_is_unavailable_and_never_arrived(

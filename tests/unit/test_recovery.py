@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -136,7 +137,7 @@ class TestAttachments:
             ("desktop.ini", 3),
         ]
 
-        assert expected_attachments(members) == {"users.csv": 10, "Courses.CSV": 20}
+        assert expected_attachments(members) == Counter({("users.csv", 10): 1, ("Courses.CSV", 20): 1})
 
     def test_members_in_folders_match_by_base_name(self):
         """A member inside a folder is listed by Canvas under its file name only."""
@@ -148,7 +149,7 @@ class TestAttachments:
         """A users file with passwords is listed as `<name>_filtered.csv` of another size: matched by name."""
         attachments = [attachment("users_filtered.csv", 55), attachment("courses.csv", 80)]
 
-        assert attachments_match(attachments, {"users.csv": 120, "courses.csv": 80})
+        assert attachments_match(attachments, expected_of({"users.csv": 120, "courses.csv": 80}))
 
     def test_member_really_named_filtered_still_matches(self):
         """A member whose own name ends in `_filtered.csv` is listed under that name and must still match."""
@@ -159,11 +160,11 @@ class TestAttachments:
 
     def test_attachment_without_size_matches_by_name(self):
         """An attachment whose size Canvas left out matches by name."""
-        assert attachments_match([attachment("users.csv", None)], {"users.csv": 10})
+        assert attachments_match([attachment("users.csv", None)], expected_of({"users.csv": 10}))
 
     def test_filename_is_used_when_display_name_is_missing(self):
         """`filename` stands in for a missing `display_name`."""
-        assert attachments_match([{"filename": "users.csv", "size": 10}], {"users.csv": 10})
+        assert attachments_match([{"filename": "users.csv", "size": 10}], expected_of({"users.csv": 10}))
 
     @pytest.mark.parametrize(
         "attachments",
@@ -176,7 +177,7 @@ class TestAttachments:
     )
     def test_odd_or_extra_attachments_do_not_match(self, attachments):
         """Non-objects, nameless entries, extra files or none at all are not a match."""
-        assert not attachments_match(attachments, {"users.csv": 10})
+        assert not attachments_match(attachments, expected_of({"users.csv": 10}))
 
 
 class TestMadeBy:
@@ -194,3 +195,31 @@ class TestMadeBy:
     def test_creator_rules(self, item, user_id, expected):
         """Only an import that names another user as its creator is excluded."""
         assert expected == made_by(item, user_id)
+
+
+def expected_of(sizes: dict[str, int]) -> Counter[tuple[str, int]]:
+    """Return the expected-attachments counter for {name: size}."""
+    return expected_attachments(sizes.items())
+
+
+class TestMultisets:
+    def test_two_members_with_the_same_base_name_need_two_attachments(self):
+        """Members `a/users.csv` and `b/users.csv` of one size need two listed attachments."""
+        expected = expected_attachments([("a/users.csv", 10), ("b/users.csv", 10)])
+
+        assert not attachments_match([{"display_name": "users.csv", "size": 10}], expected)
+        assert attachments_match([{"display_name": "users.csv", "size": 10}] * 2, expected)
+
+    def test_a_member_really_named_filtered_matches_itself(self):
+        """A member truly called `x_filtered.csv` matches an attachment of that name and size."""
+        expected = expected_attachments([("x_filtered.csv", 42)])
+
+        assert attachments_match([{"display_name": "x_filtered.csv", "size": 42}], expected)
+
+    def test_an_importing_candidate_without_attachments_is_waited_for(self):
+        """Canvas lists attachments a moment after it starts: `importing` without them means wait."""
+        imports = [{"id": 9, "workflow_state": "importing", "csv_attachments": []}]
+
+        assert Wait((9,)) == decide(
+            imports, members=[("users.csv", 10)], user_id=None, known_import_ids=set()
+        )

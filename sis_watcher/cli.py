@@ -8,7 +8,9 @@ Exit codes are in `exit_codes.py`: 0 ok, 1 failure, 2 bad config or usage, 3 kil
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -18,6 +20,8 @@ from sis_watcher.clock import SystemClock
 from sis_watcher.config import Config, load
 from sis_watcher.errors import ConfigError, LockHeld, RetryRefused, TokenUnavailable
 from sis_watcher.exit_codes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+
+REPORT_COMMANDS = ("validate", "status")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +117,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     out = out or sys.stdout
     err = err or sys.stderr
     arguments = build_parser().parse_args(argv)
+    if arguments.command in REPORT_COMMANDS and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `validate ... | head` ends quietly
     if arguments.command == "validate":
         from sis_watcher.validation import run_validate  # noqa: PLC0415
 

@@ -206,3 +206,31 @@ def test_the_token_never_appears_in_the_logs(tree, canvas, service):
         if path.is_file() and path.suffix in (".json", ".csv", ".log", ".yaml"):
             everything += path.read_text(errors="replace")
     assert TOKEN not in everything
+
+
+class TestValidateCommand:
+    def test_validate_exits_0_for_clean_files_and_1_for_errors(self, tmp_path):
+        """`validate` passes a clean export and fails one with a header Canvas will not recognise."""
+        (tmp_path / "users.csv").write_bytes(USERS_CSV)
+        (tmp_path / "bad").mkdir()
+        (tmp_path / "bad" / "users.csv").write_bytes(BAD_HEADER_CSV)
+
+        clean = run_command("validate", str(tmp_path / "users.csv"))
+        broken = run_command("validate", "--json", str(tmp_path / "bad"))
+
+        assert 0 == clean.returncode
+        assert "user, 2 rows" in clean.stdout
+        assert 1 == broken.returncode
+        assert 1 == json.loads(broken.stdout)["errors"]
+
+    def test_validate_piped_into_a_closed_pipe_ends_without_a_traceback(self, tmp_path):
+        """`validate ... | head -c 1` ends quietly (SIGPIPE), as a shell user expects."""
+        for index in range(200):
+            (tmp_path / f"users-{index}.csv").write_bytes(BAD_HEADER_CSV)
+        command = f"{sys.executable} -m sis_watcher validate {tmp_path} | head -c 1"
+
+        result = subprocess.run(
+            ["bash", "-c", command], capture_output=True, text=True, timeout=60, check=False
+        )
+
+        assert "Traceback" not in result.stderr

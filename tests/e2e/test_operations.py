@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -221,7 +223,7 @@ class TestValidateCommand:
         assert 0 == clean.returncode
         assert "user, 2 rows" in clean.stdout
         assert 1 == broken.returncode
-        assert 1 == json.loads(broken.stdout)["errors"]
+        assert 2 == json.loads(broken.stdout)["errors"]
 
     def test_validate_piped_into_a_closed_pipe_ends_without_a_traceback(self, tmp_path):
         """`validate ... | head -c 1` ends quietly (SIGPIPE), as a shell user expects."""

@@ -1,45 +1,42 @@
 """
-Zipping a batch: members deflated in parallel, streamed from disk, constant memory.
+Zipping a batch: streamed from disk, deflated on every core, in constant memory.
 
-Python's `zipfile` can only use the stdlib's zlib, which deflates at about 35 MB/s. Canvas
-needs nothing but standard DEFLATE members, so we write the zip container ourselves
-(`zip_format`) around a faster deflate (ISA-L through `isal`, see DESIGN.md "Compression"),
-one member per worker thread (the compressor releases the GIL). Each member is deflated into a
-hidden temp file beside the target, then the members are concatenated into the zip, which is
-written through a temp name and renamed into place: a crash never leaves a half zip under the
-final name.
+Python's `zipfile` can only use the stdlib's zlib, one thread at a time. Canvas needs nothing
+but standard DEFLATE members, so we write the zip container ourselves (`zip_format`) around
+zlib-ng, and deflate each member the way pigz does: the file is cut into blocks, each block is
+deflated by a worker thread (zlib-ng releases the GIL) with the previous block's last 32 KiB as
+its dictionary, non-final blocks end with a sync flush, and the pieces are written in order.
+The result is one ordinary deflate stream per member, as small as a sequential one to within a
+fraction of a percent. At level 5 on realistic SIS exports it is smaller than `zip -6`'s and
+about 2.5 times faster per core (README, "Performance").
+
+Memory is bounded by `workers * 2` blocks in flight. Each member's local header is written with
+its sizes left blank and patched once the member is written, so nothing is written twice. The
+zip goes to a hidden temp name and is renamed into place: a crash never leaves half a zip
+under the final name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import threading
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO
 
-from isal import isal_zlib
+from zlib_ng import zlib_ng
 
 from sis_watcher.durable import fsync_dir, temp_path_for
 from sis_watcher.errors import Stopping
-from sis_watcher.zip_format import MemberHeader, central_directory, local_header
+from sis_watcher.zip_format import LIMIT_32, MemberHeader, central_directory, local_header
 
 CHUNK = 1 << 20
-DEFAULT_LEVEL = 3
-
-
-class Compressor(Protocol):
-    def compress(self, data: bytes, /) -> bytes: ...
-    def flush(self) -> bytes: ...
-
-
-def isal_deflater(level: int = DEFAULT_LEVEL) -> Compressor:
-    """Return a raw-DEFLATE compressor (ISA-L) at `level` (0-3)."""
-    compressor: Compressor = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15)
-    return compressor
+BLOCK = 2 << 20
+DICTIONARY = 32 << 10
+DEFAULT_LEVEL = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,45 +56,109 @@ class ZipResult:
     members: tuple[ZippedMember, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Deflated:
-    header: MemberHeader
-    data_path: Path
-    sha256: str
+def deflate_block(block: bytes, *, dictionary: bytes, final: bool, level: int) -> bytes:
+    """Deflate one block as part of a larger raw deflate stream (pigz's scheme)."""
+    if dictionary:
+        compressor = zlib_ng.compressobj(
+            level, zlib_ng.DEFLATED, -15, 8, zlib_ng.Z_DEFAULT_STRATEGY, dictionary
+        )
+    else:
+        compressor = zlib_ng.compressobj(level, zlib_ng.DEFLATED, -15)
+    return compressor.compress(block) + compressor.flush(zlib_ng.Z_FINISH if final else zlib_ng.Z_SYNC_FLUSH)
 
 
-def check_stop(stopping: threading.Event | None) -> None:
-    if stopping is not None and stopping.is_set():
-        raise Stopping("zip interrupted by shutdown")
+@dataclass(slots=True)
+class MemberWriter:
+    """Streams one source file, deflated block by block on `pool`, into `out`."""
+
+    pool: ThreadPoolExecutor
+    out: BinaryIO
+    level: int
+    window: int
+    block_size: int
+    should_stop: Callable[[], bool]
+
+    def write(self, source: BinaryIO) -> tuple[int, int, int, str]:
+        """Return (crc32, compressed size, uncompressed size, sha256) of what was written."""
+        pending: deque[Future[bytes]] = deque()
+        digest = hashlib.sha256()
+        crc = 0
+        size = 0
+        compressed = 0
+        dictionary = b""
+        block = source.read(self.block_size)
+        while True:
+            if self.should_stop():
+                raise Stopping("zip interrupted by shutdown")
+            following = source.read(self.block_size) if block else b""
+            final = not following
+            crc = zlib_ng.crc32(block, crc)
+            digest.update(block)
+            size += len(block)
+            pending.append(
+                self.pool.submit(deflate_block, block, dictionary=dictionary, final=final, level=self.level)
+            )
+            dictionary = block[-DICTIONARY:]
+            while pending and (final or len(pending) >= self.window):
+                piece = pending.popleft().result()
+                self.out.write(piece)
+                compressed += len(piece)
+            if final:
+                return crc, compressed, size, digest.hexdigest()
+            block = following
 
 
-def deflate_member(
-    source: Path,
+def write_zip(
+    members: Sequence[tuple[str, Path]],
+    target: Path,
     *,
-    name: str,
-    scratch: Path,
-    make_compressor: Callable[[], Compressor],
-    stopping: threading.Event | None,
-) -> Deflated:
-    """Deflate `source` into the temp file `scratch`; return its header facts and sha256."""
-    compressor = make_compressor()
-    digest = hashlib.sha256()
-    crc = 0
-    size = 0
-    compressed = 0
+    workers: int = 2,
+    level: int = DEFAULT_LEVEL,
+    block_size: int = BLOCK,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> ZipResult:
+    """
+    Zip `members` (name in the zip, source path) into `target`, replacing it atomically.
+
+    Raise OSError on I/O failure and `Stopping` when `should_stop()` turns true; the partial
+    zip is removed either way and `target` is untouched.
+    """
+    partial = temp_path_for(target)
+    placed: list[tuple[MemberHeader, int]] = []
+    zipped: list[ZippedMember] = []
+    try:
+        with (
+            partial.open("xb") as out,
+            ThreadPoolExecutor(max(1, workers), thread_name_prefix="deflate") as pool,
+        ):
+            writer = MemberWriter(pool, out, level, max(2, 2 * workers), block_size, should_stop)
+            for name, source in members:
+                header, member = add_member(out, writer, name, source)
+                placed.append(header)
+                zipped.append(member)
+            out.write(central_directory(placed, start=out.tell()))
+            out.flush()
+            os.fsync(out.fileno())
+        partial.replace(target)
+        fsync_dir(target.parent)
+    finally:
+        partial.unlink(missing_ok=True)
+    return ZipResult(
+        path=target, bytes=target.stat().st_size, sha256=sha256_of(target), members=tuple(zipped)
+    )
+
+
+def add_member(
+    out: BinaryIO, writer: MemberWriter, name: str, source: Path
+) -> tuple[tuple[MemberHeader, int], ZippedMember]:
+    """Write one member (header, data, patched header); return its placement and facts."""
+    offset = out.tell()
     info = source.stat()
-    with source.open("rb") as reader, scratch.open("xb") as writer:
-        while chunk := reader.read(CHUNK):
-            check_stop(stopping)
-            digest.update(chunk)
-            crc = isal_zlib.crc32(chunk, crc)
-            size += len(chunk)
-            out = compressor.compress(chunk)
-            compressed += len(out)
-            writer.write(out)
-        tail = compressor.flush()
-        compressed += len(tail)
-        writer.write(tail)
+    zip64 = info.st_size >= LIMIT_32 - (LIMIT_32 >> 4)
+    blank = MemberHeader(name=name, crc32=0, compressed_size=0, uncompressed_size=0, mtime=info.st_mtime)
+    out.write(local_header(blank, zip64=zip64))
+    with source.open("rb") as reader:
+        crc, compressed, size, digest = writer.write(reader)
     header = MemberHeader(
         name=name,
         crc32=crc,
@@ -106,85 +167,12 @@ def deflate_member(
         mtime=info.st_mtime,
         mode=info.st_mode & 0o777,
     )
-    return Deflated(header=header, data_path=scratch, sha256=digest.hexdigest())
-
-
-def write_zip(
-    members: Sequence[tuple[str, Path]],
-    target: Path,
-    *,
-    workers: int = 2,
-    make_compressor: Callable[[], Compressor] = isal_deflater,
-    stopping: threading.Event | None = None,
-) -> ZipResult:
-    """
-    Zip `members` (name in the zip, source path) into `target`, replacing it atomically.
-
-    Raise OSError on I/O failure and `Stopping` when `stopping` is set; temp files are removed
-    either way and `target` is untouched.
-    """
-    scratches = [temp_path_for(target.with_name(f"{target.name}.{index}")) for index in range(len(members))]
-    partial = temp_path_for(target)
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="deflate") as pool:
-            futures = [
-                pool.submit(
-                    deflate_member,
-                    source,
-                    name=name,
-                    scratch=scratch,
-                    make_compressor=make_compressor,
-                    stopping=stopping,
-                )
-                for (name, source), scratch in zip(members, scratches, strict=True)
-            ]
-            deflated = [future.result() for future in futures]
-        digest, offsets = assemble(deflated, partial, stopping=stopping)
-        partial.replace(target)
-        fsync_dir(target.parent)
-    finally:
-        for scratch in scratches:
-            scratch.unlink(missing_ok=True)
-        partial.unlink(missing_ok=True)
-    zipped = tuple(
-        ZippedMember(
-            name=item.header.name,
-            bytes=item.header.uncompressed_size,
-            compressed_bytes=item.header.compressed_size,
-            crc32=item.header.crc32,
-            sha256=item.sha256,
-        )
-        for item in deflated
-    )
-    return ZipResult(path=target, bytes=offsets, sha256=digest, members=zipped)
-
-
-def assemble(
-    deflated: Sequence[Deflated], partial: Path, *, stopping: threading.Event | None
-) -> tuple[str, int]:
-    """Write headers and deflated data into `partial`; return (sha256, total size)."""
-    digest = hashlib.sha256()
-    offset = 0
-    placed: list[tuple[MemberHeader, int]] = []
-    with partial.open("xb") as writer:
-
-        def emit(data: bytes) -> None:
-            nonlocal offset
-            writer.write(data)
-            digest.update(data)
-            offset += len(data)
-
-        for item in deflated:
-            placed.append((item.header, offset))
-            emit(local_header(item.header))
-            with item.data_path.open("rb") as reader:
-                while chunk := reader.read(CHUNK):
-                    check_stop(stopping)
-                    emit(chunk)
-        emit(central_directory(placed, start=offset))
-        writer.flush()
-        os.fsync(writer.fileno())
-    return digest.hexdigest(), offset
+    end = out.tell()
+    out.seek(offset)
+    out.write(local_header(header, zip64=zip64))
+    out.seek(end)
+    member = ZippedMember(name=name, bytes=size, compressed_bytes=compressed, crc32=crc, sha256=digest)
+    return (header, offset), member
 
 
 def sha256_of(path: Path) -> str:

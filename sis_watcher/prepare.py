@@ -7,15 +7,19 @@ Stage: check and zip a queued batch (queued -> zipped, or -> failed before any u
 2. `strict`: any error fails the batch here, its reason naming file, row and problem, and no
    request reaches Canvas. `warn`: problems are logged and the batch goes on. `off`: no checks.
 3. The shrink guard (unless the batch was retried with `--force`).
-4. Zip the CSVs (the trigger file stays out: Canvas warns about every non-CSV member).
+4. Zip the CSVs (the trigger file stays out: Canvas warns about every non-CSV member), in a side
+   thread while step 1 runs, so a big batch costs about the time of its validation alone.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from sis_watcher.archive import sha256_of, write_zip
+from sis_watcher.archive import ZipResult, sha256_of, write_zip
+from sis_watcher.errors import Stopping
 from sis_watcher.guard import describe, find_shrinks
 from sis_watcher.logs import get_logger
 from sis_watcher.manifest import (
@@ -105,17 +109,26 @@ def log_problems(record: ValidationRecord) -> None:
         )
 
 
-def zip_originals(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> None:
-    """Zip the batch's CSVs into batch.zip and record sizes and checksums."""
+def zip_originals(
+    batch_dir: Path, manifest: Manifest, pipeline: Pipeline, cancel: threading.Event
+) -> ZipResult:
+    """Zip the batch's CSVs into batch.zip (runs beside validation; touches no manifest)."""
     members = [(entry.name, batch_dir / entry.name) for entry in manifest.files]
-    result = write_zip(
-        members, batch_dir / ZIP_NAME, workers=pipeline.zip_workers, stopping=pipeline.stopping
+    return write_zip(
+        members,
+        batch_dir / ZIP_NAME,
+        workers=pipeline.zip_workers,
+        should_stop=lambda: pipeline.stopping.is_set() or cancel.is_set(),
     )
+
+
+def record_zip(manifest: Manifest, result: ZipResult) -> None:
+    """Record the zip's size and checksums, and each original's sha256, in the manifest."""
     by_name = {member.name: member for member in result.members}
     for entry in manifest.files:
         entry.sha256 = by_name[entry.name].sha256
     manifest.zip = ZipRecord(
-        name=ZIP_NAME,
+        name=result.path.name,
         bytes=result.bytes,
         sha256=result.sha256,
         members=[ZipMember(name=member.name, bytes=member.bytes) for member in result.members],
@@ -137,32 +150,70 @@ def use_dropped_zip(batch_dir: Path, manifest: Manifest) -> None:
     )
 
 
-def prepare(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> None:
-    """Take a queued batch to `zipped`, or to `failed` when it must not be uploaded."""
+def refusal(manifest: Manifest, record: ValidationRecord, pipeline: Pipeline) -> str | None:
+    """Return why the batch must not be uploaded (strict validation, shrink guard), or None."""
     config = pipeline.config
+    if config.validation.mode == "strict" and record.errors:
+        return validation_reason(record)
+    limit = config.guard.max_shrink_percent
+    if limit is None or manifest.force:
+        return None
+    shrinks = find_shrinks(
+        manifest, max_shrink_percent=limit, queue=config.folders.queue, done=config.folders.done
+    )
+    return describe(shrinks, max_shrink_percent=limit, batch_id=manifest.batch_id) if shrinks else None
+
+
+def prepare(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> None:
+    """
+    Take a queued batch to `zipped`, or to `failed` when it must not be uploaded.
+
+    The CSVs are zipped in a side thread while they are validated (deflate runs on the other
+    core); a batch refused by validation or the guard cancels the zip and keeps no zip.
+    """
     if not manifest.files:
         trigger = f" (only the trigger file {manifest.trigger_file})" if manifest.trigger_file else ""
         pipeline.fail(manifest, f"the batch has no export files{trigger}")
         return
-    mode = config.validation.mode
-    reports = inspect(batch_dir, manifest, checks=mode != "off")
-    record = record_reports(manifest, reports, mode=mode)
+    mode = pipeline.config.validation.mode
+    cancel = threading.Event()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zip") as side:
+        zipping = (
+            side.submit(zip_originals, batch_dir, manifest, pipeline, cancel)
+            if manifest.source == "csv"
+            else None
+        )
+        try:
+            reports = inspect(batch_dir, manifest, checks=mode != "off")
+            record = record_reports(manifest, reports, mode=mode)
+            reason = refusal(manifest, record, pipeline)
+        except BaseException:
+            cancel.set()
+            raise
+        if reason is not None:
+            cancel.set()
+        result = finish_zipping(zipping, cancelled=reason is not None)
     if record.errors or record.warnings:
         log.warning("validation.finished", errors=record.errors, warnings=record.warnings, mode=mode)
         log_problems(record)
-    if mode == "strict" and record.errors:
-        pipeline.fail(manifest, validation_reason(record))
+    if reason is not None:
+        (batch_dir / ZIP_NAME).unlink(missing_ok=True)
+        pipeline.fail(manifest, reason)
         return
-    limit = config.guard.max_shrink_percent
-    if limit is not None and not manifest.force:
-        shrinks = find_shrinks(
-            manifest, max_shrink_percent=limit, queue=config.folders.queue, done=config.folders.done
-        )
-        if shrinks:
-            pipeline.fail(manifest, describe(shrinks, max_shrink_percent=limit, batch_id=manifest.batch_id))
-            return
-    if manifest.source == "zip":
+    if result is None:
         use_dropped_zip(batch_dir, manifest)
     else:
-        zip_originals(batch_dir, manifest, pipeline)
+        record_zip(manifest, result)
     pipeline.advance(manifest, BatchState.ZIPPED)
+
+
+def finish_zipping(zipping: Future[ZipResult] | None, *, cancelled: bool) -> ZipResult | None:
+    """Wait for the side zip; a zip stopped because the batch was refused is not an error."""
+    if zipping is None:
+        return None
+    try:
+        return zipping.result()
+    except Stopping:
+        if cancelled:
+            return None
+        raise

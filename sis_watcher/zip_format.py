@@ -45,11 +45,16 @@ def dos_time(mtime: float) -> tuple[int, int]:
     return (hour << 11) | (minute << 5) | (second // 2), ((year - 1980) << 9) | (month << 5) | day
 
 
-def local_header(member: MemberHeader) -> bytes:
-    """Return the local file header for `member` (ZIP64 extra field when sizes need it)."""
+def local_header(member: MemberHeader, *, zip64: bool = False) -> bytes:
+    """
+    Return the local file header for `member`.
+
+    It has a ZIP64 extra field when the sizes need one, or when `zip64` says so: a header
+    written before the sizes are known must keep its length when it is rewritten with them.
+    """
     name = member.name.encode("utf-8")
     mod_time, mod_date = dos_time(member.mtime)
-    if member.needs_zip64:
+    if member.needs_zip64 or zip64:
         extra = struct.pack("<HHQQ", 0x0001, 16, member.uncompressed_size, member.compressed_size)
         sizes = (LIMIT_32, LIMIT_32)
         version = VERSION_ZIP64

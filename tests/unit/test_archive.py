@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import time
 import zipfile
 import zlib
@@ -12,14 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sis_watcher.archive import (
-    CHUNK,
-    Compressor,
-    ZippedMember,
-    isal_deflater,
-    sha256_of,
-    write_zip,
-)
+from sis_watcher.archive import CHUNK, ZippedMember, deflate_block, sha256_of, write_zip
 from sis_watcher.durable import is_temp_name
 from sis_watcher.errors import Stopping
 
@@ -42,19 +34,15 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir() if is_temp_name(path.name))
 
 
-class StoppingCompressor:
-    """A real ISA-L compressor that sets `stopping` when it is flushed (deflation done, assembly next)."""
+class StopAfter:
+    """A `should_stop` that turns true after it has been asked `calls` times (mid-zip)."""
 
-    def __init__(self, stopping: threading.Event) -> None:
-        self.inner = isal_deflater()
-        self.stopping = stopping
+    def __init__(self, calls: int) -> None:
+        self.remaining = calls
 
-    def compress(self, data: bytes, /) -> bytes:
-        return self.inner.compress(data)
-
-    def flush(self) -> bytes:
-        self.stopping.set()
-        return self.inner.flush()
+    def __call__(self) -> bool:
+        self.remaining -= 1
+        return self.remaining < 0
 
 
 class TestWriteZip:
@@ -185,49 +173,72 @@ class TestWriteZip:
         assert leftovers(tmp_path) == []
 
     def test_stopping_before_deflate_leaves_nothing(self, tmp_path):
-        """Shutdown during deflation raises Stopping, removes every temp file and keeps the old target."""
+        """Shutdown before the first block raises Stopping, removes the partial zip, keeps the old target."""
         target = tmp_path / "batch.zip"
         target.write_bytes(b"old")
-        stopping = threading.Event()
-        stopping.set()
 
         with pytest.raises(Stopping):
-            write_zip(sources(tmp_path / "src", {"a.csv": USERS, "b.csv": USERS}), target, stopping=stopping)
+            write_zip(
+                sources(tmp_path / "src", {"a.csv": USERS, "b.csv": USERS}), target, should_stop=lambda: True
+            )
 
         assert target.read_bytes() == b"old"
         assert leftovers(tmp_path) == []
 
-    def test_stopping_during_assembly_leaves_nothing(self, tmp_path):
-        """Shutdown after deflation, while the zip is assembled, removes the partial zip and scratch files."""
+    def test_stopping_in_the_middle_leaves_nothing(self, tmp_path):
+        """Shutdown after some blocks of a member are written removes the partial zip."""
         target = tmp_path / "batch.zip"
-        stopping = threading.Event()
-
-        def make_compressor() -> Compressor:
-            return StoppingCompressor(stopping)
+        data = os.urandom(5 * 65536)
 
         with pytest.raises(Stopping, match="zip interrupted by shutdown"):
             write_zip(
-                sources(tmp_path / "src", {"users.csv": USERS}),
+                sources(tmp_path / "src", {"users.csv": data}),
                 target,
                 workers=1,
-                make_compressor=make_compressor,
-                stopping=stopping,
+                block_size=65536,
+                should_stop=StopAfter(3),
             )
 
         assert not target.exists()
         assert leftovers(tmp_path) == []
 
-    def test_unset_stopping_event_changes_nothing(self, tmp_path):
-        """A stopping event that stays clear lets the zip complete."""
+    def test_a_should_stop_that_stays_false_changes_nothing(self, tmp_path):
+        """A stop check that never fires lets the zip complete."""
         target = tmp_path / "batch.zip"
 
-        write_zip(sources(tmp_path / "src", {"users.csv": USERS}), target, stopping=threading.Event())
+        write_zip(sources(tmp_path / "src", {"users.csv": USERS}), target, should_stop=lambda: False)
 
         with zipfile.ZipFile(target) as archive:
             assert archive.read("users.csv") == USERS
 
+    @pytest.mark.parametrize("block_size", [1, 1000, 65536, 1 << 22])
+    @pytest.mark.parametrize("workers", [1, 3])
+    def test_any_block_size_gives_one_valid_deflate_stream(self, tmp_path, block_size, workers):
+        """Members cut into blocks deflated in parallel read back byte for byte, whatever the block size."""
+        data = (USERS * 3)[:200_000] if block_size > 1 else USERS[:3000]
+        target = tmp_path / "batch.zip"
+
+        write_zip(
+            sources(tmp_path / "src", {"users.csv": data}), target, workers=workers, block_size=block_size
+        )
+
+        with zipfile.ZipFile(target) as archive:
+            assert archive.testzip() is None
+            assert archive.read("users.csv") == data
+
+    def test_blocks_share_a_window_so_the_zip_is_not_bigger(self, tmp_path):
+        """Deflating in 64 KiB blocks with the previous block as dictionary costs almost nothing in size."""
+        data = USERS * 20
+        whole = tmp_path / "whole.zip"
+        blocks = tmp_path / "blocks.zip"
+
+        write_zip(sources(tmp_path / "a", {"u.csv": data}), whole, block_size=len(data) + 1)
+        write_zip(sources(tmp_path / "b", {"u.csv": data}), blocks, block_size=65536)
+
+        assert blocks.stat().st_size < whole.stat().st_size * 1.02
+
     def test_missing_source_raises_and_leaves_nothing(self, tmp_path):
-        """A source that vanished is an OSError; scratch files of the other members are removed."""
+        """A source that vanished is an OSError; the partial zip is removed."""
         members = sources(tmp_path / "src", {"a.csv": USERS})
         members.append(("gone.csv", tmp_path / "src" / "gone"))
         target = tmp_path / "batch.zip"
@@ -240,12 +251,14 @@ class TestWriteZip:
 
 
 class TestHelpers:
-    def test_isal_deflater_writes_raw_deflate(self):
-        """The ISA-L compressor's output is standard raw DEFLATE that zlib inflates."""
-        compressor = isal_deflater(1)
-        data = compressor.compress(USERS) + compressor.flush()
+    def test_deflate_block_writes_raw_deflate_that_zlib_inflates(self):
+        """A final block is standard raw DEFLATE; a block with a dictionary continues the stream."""
+        first = deflate_block(USERS[:5000], dictionary=b"", final=False, level=5)
+        second = deflate_block(
+            USERS[5000:], dictionary=USERS[max(0, 5000 - 32768) : 5000], final=True, level=5
+        )
 
-        assert zlib.decompress(data, -15) == USERS
+        assert zlib.decompress(first + second, -15) == USERS
 
     def test_sha256_of_reads_in_chunks(self, tmp_path):
         """sha256_of agrees with hashlib on a file bigger than one chunk."""

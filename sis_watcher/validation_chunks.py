@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import IO
 
@@ -38,9 +38,16 @@ RUBY_RECORD = re.compile(rf"{_FIELD}(?:,{_FIELD})*+(?:\r\n|\n|\r)?")
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """Whole records decoded from `offset` on; `bad_utf8_at` is the first invalid byte's offset."""
+    """
+    Whole records decoded from `offset` on; `bad_utf8_at` is the first invalid byte's offset.
 
-    lines: list[str]
+    `raw` is the chunk's bytes (BOM removed) for the bytes-level fast test; `lines` are split from
+    `text` only when a row loop asks for them.
+    """
+
+    raw: bytes
+    text: str
+    exotic_breaks: bool
     offset: int
     size: int
     has_quotes: bool
@@ -50,6 +57,20 @@ class Chunk:
     has_whitespace: bool
     separator: str
     mixed_breaks: bool
+    split: list[list[str]] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[str]:
+        """The chunk's lines with their terminators, split on first use."""
+        if not self.split:
+            self.split.append(split_lines(self.text, exotic_breaks=self.exotic_breaks))
+        return self.split[0]
+
+    @property
+    def lines_count(self) -> int:
+        """The number of records in a chunk with only `separator` line breaks and no quotes."""
+        ends = self.raw.count(self.separator.encode())
+        return ends + (1 if self.raw and not self.raw.endswith(self.separator.encode()) else 0)
 
     @property
     def needs_care(self) -> bool:
@@ -137,14 +158,13 @@ def row_separator(buffer: bytes, *, at_end: bool) -> str:
     return "\r" if at_end else ""
 
 
-def _mixed_breaks(buffer: bytes, lines: list[str], separator: str) -> bool:
+def _mixed_breaks(buffer: bytes, separator: str) -> bool:
     """Return True when `buffer` may hold a line break other than `separator` (even in quotes)."""
     if separator == "\n":
         return b"\r" in buffer
     if separator == "\r":
         return b"\n" in buffer
-    terminated = len(lines) - (1 if lines and lines[-1][-1] not in "\r\n" else 0)
-    return not buffer.count(b"\r") == buffer.count(b"\n") == terminated
+    return not buffer.count(b"\r") == buffer.count(b"\n") == buffer.count(b"\r\n")
 
 
 def first_foreign_break(lines: list[str], *, separator: str, start: int) -> tuple[int, int] | None:
@@ -176,12 +196,15 @@ def _decode(buffer: bytes, *, offset: int, separator: str) -> Chunk:
         bad_utf8_at = offset + error.start
         text = buffer.decode("utf-8", "surrogateescape")
     utf16 = offset == 0 and text.startswith(UTF16_BOMS)
+    raw = buffer
     if offset == 0 and text.startswith(BOM):
         text = text[1:]
+        raw = buffer[len(BOM.encode()) :]
     has_quotes = b'"' in buffer
-    lines = split_lines(text, exotic_breaks=_has_exotic_breaks(buffer))
     return Chunk(
-        lines=lines,
+        raw=raw,
+        text=text,
+        exotic_breaks=_has_exotic_breaks(buffer),
         offset=offset,
         size=len(buffer),
         has_quotes=has_quotes,
@@ -190,7 +213,7 @@ def _decode(buffer: bytes, *, offset: int, separator: str) -> Chunk:
         utf16=utf16,
         has_whitespace=any(space in buffer for space in SPACE_BYTES),
         separator=separator,
-        mixed_breaks=_mixed_breaks(buffer, lines, separator),
+        mixed_breaks=_mixed_breaks(buffer, separator),
     )
 
 

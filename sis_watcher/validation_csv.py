@@ -24,6 +24,7 @@ missing trailing fields as empty, exactly as if they were blank, and warns if on
 from __future__ import annotations
 
 import csv
+import re
 from typing import IO, TYPE_CHECKING
 
 from sis_watcher.csv_types import CsvType, detect
@@ -36,6 +37,7 @@ from sis_watcher.validation_chunks import (
     raw_record,
     record_chunks,
 )
+from sis_watcher.validation_fast import blank_or_empty_lines, build_fast_test
 from sis_watcher.validation_header import RowPlan, check_header, tuple_getter
 from sis_watcher.validation_messages import (
     log_empty_value,
@@ -63,7 +65,7 @@ MAX_REMEMBERED_STATUSES = 1000
 class CsvCheck:
     """Validates one CSV stream; `run` reads it and returns the FileReport."""
 
-    def __init__(self, name: str, *, type_hint_name: str, checks: bool) -> None:
+    def __init__(self, name: str, *, type_hint_name: str, checks: bool, fast: bool = True) -> None:
         self.log = ProblemLog(name)
         self.type_hint_name = type_hint_name
         self.checks = checks
@@ -75,6 +77,8 @@ class CsvCheck:
         self.bad_utf8_at: int | None = None
         self.good_statuses: set[str] = set()
         self.unnamed_pending: set[int] = set()
+        self.fast_test: re.Pattern[bytes] | None = None
+        self.fast = fast  # False: every chunk through the row loop (tests compare the two)
 
     def run(self, stream: IO[bytes], *, size: int, chunk_bytes: int = CHUNK_BYTES) -> FileReport:
         """Read `stream` to its end (`size` bytes) and return the report; read errors escape."""
@@ -82,26 +86,59 @@ class CsvCheck:
             if chunk.utf16:
                 self.utf16 = True
                 break
-            if self.bad_utf8_at is None:
-                self.bad_utf8_at = chunk.bad_utf8_at
-            self.nul_seen = self.nul_seen or chunk.has_nul
-            reader = csv.reader(chunk.lines, strict=self.checks)
-            careful = self.checks and chunk.needs_care
-            if self.plan is None and not self._read_header(reader, chunk, careful=careful):
-                continue
-            if not self.checks:
-                while not self._count_rows(reader, padded=chunk.has_whitespace or chunk.has_quotes):
-                    pass
-                continue
-            if chunk.mixed_breaks and not self.malformed:
-                self._check_line_breaks(chunk, start=reader.line_num)
-            while not self._scan(reader, chunk, careful=careful):
-                pass
+            self._take(chunk)
         rows = self.records - self.blank_lines - self.empty_rows
         if self.checks:
             self._finish(rows=rows, size=size)
         name = self.csv_type.name if self.csv_type is not None else None
         return self.log.report(csv_type=name, rows=rows, size=size)
+
+    def _take(self, chunk: Chunk) -> None:
+        """Read one chunk: the fast test if it can vouch for it, else the header and row loops."""
+        if self.bad_utf8_at is None:
+            self.bad_utf8_at = chunk.bad_utf8_at
+        self.nul_seen = self.nul_seen or chunk.has_nul
+        if self._clean_at_once(chunk):
+            return
+        reader = csv.reader(chunk.lines, strict=self.checks)
+        careful = self.checks and chunk.needs_care
+        if self.plan is None and not self._read_header(reader, chunk, careful=careful):
+            return
+        if not self.checks:
+            while not self._count_rows(reader, padded=chunk.has_whitespace or chunk.has_quotes):
+                pass
+            return
+        if chunk.mixed_breaks and not self.malformed:
+            self._check_line_breaks(chunk, start=reader.line_num)
+        while not self._scan(reader, chunk, careful=careful):
+            pass
+
+    def _clean_at_once(self, chunk: Chunk) -> bool:
+        """
+        Count a plain chunk's rows without a row loop, when the fast test shows none needs one.
+
+        Plain: after the header, no quotes, NUL, bad UTF-8 or foreign line breaks. With checks
+        off only the skipped lines must be found; with checks on the whole chunk must match
+        the fast test (validation_fast), else False and the row loop takes it.
+        """
+        plain = (
+            self.plan is not None
+            and not chunk.needs_care
+            and not chunk.mixed_breaks
+            and not chunk.exotic_breaks
+            and chunk.separator in ("\n", "\r\n")
+        )
+        if not plain:
+            return False
+        if not self.checks:
+            self.records += chunk.lines_count
+            self.empty_rows += blank_or_empty_lines(chunk.raw)
+            return True
+        test = self.fast_test if self.fast else None
+        if test is None or self.malformed or self.unnamed_pending or test.fullmatch(chunk.raw) is None:
+            return False
+        self.records += chunk.lines_count
+        return True
 
     def _read_header(self, reader: _csv.Reader, chunk: Chunk, *, careful: bool) -> bool:
         try:
@@ -120,6 +157,14 @@ class CsvCheck:
             check_header(self.log, header, csv_type=csv_type, file_name=self.type_hint_name)
         self.plan = RowPlan.for_header(header, csv_type, checks=self.checks and not self.malformed)
         self.good_statuses = set(csv_type.statuses) if csv_type else set()
+        plan = self.plan
+        self.fast_test = build_fast_test(
+            plan.width,
+            groups=[indexes for _, indexes in plan.groups],
+            status_index=plan.status_index,
+            statuses=plan.csv_type.statuses if plan.csv_type else (),
+            separator=chunk.separator,
+        )
         self.unnamed_pending = set(self.plan.unnamed)
         return True
 

@@ -15,10 +15,15 @@ BROKEN = DATA / "broken"
 
 
 def check_bytes(
-    data: bytes, *, name: str = "users.csv", checks: bool = True, chunk_bytes: int = CHUNK_BYTES
+    data: bytes,
+    *,
+    name: str = "users.csv",
+    checks: bool = True,
+    chunk_bytes: int = CHUNK_BYTES,
+    fast: bool = True,
 ) -> FileReport:
-    """Validate `data` as a CSV named `name`, read in chunks of `chunk_bytes`."""
-    check = CsvCheck(name, type_hint_name=name, checks=checks)
+    """Validate `data` as a CSV named `name`, read in chunks of `chunk_bytes` (`fast`: the fast test on)."""
+    check = CsvCheck(name, type_hint_name=name, checks=checks, fast=fast)
     return check.run(io.BytesIO(data), size=len(data), chunk_bytes=chunk_bytes)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -37,6 +37,18 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def checked_https_url(value: str, *, example: str) -> SplitResult:
+    """Return `value` split, or raise ValueError unless it is https:// (or http:// to loopback)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        msg = f"must be an absolute URL such as {example}"
+        raise ValueError(msg)
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        msg = "must use https:// (http:// is allowed only for a loopback host)"
+        raise ValueError(msg)
+    return parts
 
 
 class CanvasSettings(Section):
@@ -77,13 +89,7 @@ class CanvasSettings(Section):
     @classmethod
     def https_unless_loopback(cls, value: str) -> str:
         """The token travels in every request: https only, plain http only to this machine."""
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            msg = "must be an absolute URL such as https://school.instructure.com"
-            raise ValueError(msg)
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-            msg = "must use https:// (http:// is allowed only for a loopback host)"
-            raise ValueError(msg)
+        parts = checked_https_url(value, example="https://school.instructure.com")
         if parts.query or parts.fragment:
             msg = "must not have a query string or fragment"
             raise ValueError(msg)
@@ -203,13 +209,7 @@ class WebhookSettings(Section):
     @classmethod
     def https_unless_loopback(cls, value: str) -> str:
         """Alerts carry batch details: https only, http only to this machine."""
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            msg = "must be an absolute https:// URL"
-            raise ValueError(msg)
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-            msg = "must use https:// (http:// is allowed only for a loopback host)"
-            raise ValueError(msg)
+        checked_https_url(value, example="https://hooks.slack.com/services/...")
         return value
 
 

@@ -18,8 +18,10 @@ import json
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 TEMP_SUFFIX = ".sis-watcher-partial"
 
@@ -43,12 +45,17 @@ def fsync_dir(path: Path) -> None:
         os.close(descriptor)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically and durably; raise OSError on failure."""
+@contextmanager
+def replacing(path: Path) -> Iterator[BinaryIO]:
+    """
+    Yield a stream to a hidden temp file that replaces `path` (fsynced) when the block ends.
+
+    If the block raises, the temp file is removed and `path` is untouched.
+    """
     temporary = temp_path_for(path)
     try:
         with temporary.open("xb") as stream:
-            stream.write(data)
+            yield stream
             stream.flush()
             os.fsync(stream.fileno())
         temporary.replace(path)
@@ -56,6 +63,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         temporary.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically and durably; raise OSError on failure."""
+    with replacing(path) as stream:
+        stream.write(data)
 
 
 def atomic_write_json(path: Path, document: Any) -> None:
@@ -66,18 +79,10 @@ def atomic_write_json(path: Path, document: Any) -> None:
 
 def copy_file_durably(source: Path, target: Path) -> None:
     """Copy `source` to `target` through a hidden temp name, fsynced, then renamed into place."""
-    temporary = temp_path_for(target)
-    try:
-        with source.open("rb") as reader, temporary.open("xb") as writer:
-            shutil.copyfileobj(reader, writer, 1 << 20)
-            writer.flush()
-            os.fsync(writer.fileno())
-        shutil.copystat(source, temporary)
-        temporary.replace(target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    fsync_dir(target.parent)
+    with replacing(target) as writer, source.open("rb") as reader:
+        shutil.copyfileobj(reader, writer, 1 << 20)
+        writer.flush()
+        shutil.copystat(source, writer.name)
 
 
 def move_file(source: Path, target: Path) -> None:

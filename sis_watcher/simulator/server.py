@@ -38,20 +38,11 @@ from sis_watcher.simulator.shapes import Context, import_json
 from sis_watcher.simulator.storage import Files
 from sis_watcher.simulator.store import SisStore
 from sis_watcher.simulator.worker import Worker
+from sis_watcher.verdict import TERMINAL_STATES
 
 __all__ = ["CanvasSimulator", "Fault", "FaultKind", "SimulatorSettings"]
 
-FINAL_STATES = frozenset(
-    {
-        "imported",
-        "imported_with_messages",
-        "failed",
-        "failed_with_messages",
-        "aborted",
-        "restored",
-        "partially_restored",
-    }
-)
+FINAL_STATES = TERMINAL_STATES  # reference §2.2: the states a poller may stop at
 STUCK = {FaultKind.STUCK_INITIALIZING: "initializing", FaultKind.STUCK_IMPORTING: "importing"}
 
 

@@ -69,19 +69,24 @@ def batch_folders(root: Path) -> list[Path]:
     )
 
 
+SEALING_PREFIX = ".sealing-"
+
+
 def seal(plan: SealPlan, *, folders: FolderSettings, now: datetime) -> SealResult:
     """
     Move the files of `plan` from the drop folder into a new `queue/<batch-id>/`.
 
+    The batch is put together in the hidden `queue/.sealing-<batch-id>/` and renamed into
+    place once complete, so the worker (and `status`) never see a batch half sealed.
     Returns the batch folder (None if nothing could be moved) and which files were moved or
     skipped (changed or gone since they were seen ready; they stay for a later batch).
-    Raise OSError if the queue folder cannot be written; `repair` finishes the job later.
+    Raise OSError if the queue folder cannot be written; `repair_queue` finishes the job later.
     """
     batch_id = new_batch_id(now)
-    batch_dir = folders.queue / batch_id
-    while batch_dir.exists():  # pragma: no cover - needs two seals in one microsecond
+    while (folders.queue / batch_id).exists():  # pragma: no cover - two seals in one microsecond
         batch_id = new_batch_id(now)
-        batch_dir = folders.queue / batch_id
+    batch_dir = folders.queue / f"{SEALING_PREFIX}{batch_id}"
+    folders.queue.mkdir(parents=True, exist_ok=True)
     batch_dir.mkdir()
     fsync_dir(folders.queue)
     manifest = Manifest(
@@ -125,7 +130,11 @@ def move_planned(item: PlannedFile, *, drop: Path, batch_dir: Path) -> bool:
 
 
 def finish_sealing(batch_dir: Path, manifest: Manifest, *, drop: Path, now: datetime) -> SealResult:
-    """Move what is still to move, record what was skipped, and mark the batch queued."""
+    """
+    Move what is still to move, record what was skipped, and mark the batch queued.
+
+    A batch being put together under `.sealing-<id>` is then renamed to `<id>`.
+    """
     moved: list[str] = []
     skipped: list[str] = []
     for item in manifest.seal_plan or []:
@@ -143,7 +152,17 @@ def finish_sealing(batch_dir: Path, manifest: Manifest, *, drop: Path, now: date
     note = f"left in the drop folder (changed or gone): {', '.join(skipped)}" if skipped else None
     manifest.move_to(BatchState.QUEUED, at=isoformat(now), note=note)
     manifest.save(batch_dir)
-    return SealResult(batch_dir=batch_dir, moved=tuple(moved), skipped=tuple(skipped))
+    return SealResult(batch_dir=publish(batch_dir), moved=tuple(moved), skipped=tuple(skipped))
+
+
+def publish(batch_dir: Path) -> Path:
+    """Rename a staged `.sealing-<id>` folder to `<id>` (already published folders stay)."""
+    if not batch_dir.name.startswith(SEALING_PREFIX):
+        return batch_dir
+    target = batch_dir.with_name(batch_dir.name.removeprefix(SEALING_PREFIX))
+    batch_dir.rename(target)
+    fsync_dir(target.parent)
+    return target
 
 
 def rebuild_manifest(batch_dir: Path, *, now: datetime) -> Manifest | None:
@@ -209,6 +228,7 @@ def file_away(batch_dir: Path, manifest: Manifest, *, folders: FolderSettings) -
             fsync_dir(batch_dir.parent)
             return target
     remove_temp_files(batch_dir)
+    root.mkdir(parents=True, exist_ok=True)  # a done/ or failed/ removed by hand comes back
     move_dir(batch_dir, target)
     return target
 
@@ -242,6 +262,29 @@ def known_import_ids(folders: FolderSettings, *, since: datetime, excluding: Pat
     return found
 
 
+def finish_staged(staged: Path, *, drop: Path, now: datetime) -> None:
+    """Finish a seal a crash interrupted in `.sealing-<id>` (or drop it if it holds nothing)."""
+    remove_temp_files(staged)
+    try:
+        manifest = load_manifest(staged)
+    except ManifestUnreadable:
+        if (staged / MANIFEST_NAME).exists():
+            raise
+        if not any(staged.iterdir()):
+            staged.rmdir()
+            return
+        rebuilt = rebuild_manifest(staged, now=now)
+        if rebuilt is not None:
+            rebuilt.batch_id = staged.name.removeprefix(SEALING_PREFIX)
+            rebuilt.save(staged)
+            publish(staged)
+        return
+    if manifest.state is BatchState.SEALING:
+        finish_sealing(staged, manifest, drop=drop, now=now)
+    else:
+        publish(staged)
+
+
 def repair_queue(folders: FolderSettings, *, now: datetime) -> list[str]:
     """
     Finish what a crash left in queue/ before intake looks at the drop folder again.
@@ -251,6 +294,11 @@ def repair_queue(folders: FolderSettings, *, now: datetime) -> list[str]:
     """
     repaired = []
     remove_temp_files(folders.queue)
+    for staged in sorted(folders.queue.glob(f"{SEALING_PREFIX}*")):
+        try:
+            finish_staged(staged, drop=folders.drop, now=now)
+        except (ManifestUnreadable, OSError):
+            continue
     for batch_dir in batch_folders(folders.queue):
         try:
             if open_batch(batch_dir, drop=folders.drop, now=now) is not None:

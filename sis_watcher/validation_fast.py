@@ -70,7 +70,7 @@ def build_fast_test(
     ]
     line = b"(?:" + b"|".join(lines) + b")" if len(lines) > 1 else lines[0]
     terminator = re.escape(separator.encode())
-    return re.compile(b"(?:" + line + terminator + b")*(?:" + line + b")?")
+    return re.compile(b"(?:" + line + terminator + b")*+(?:" + line + b")?+")
 
 
 def blank_or_empty_lines(raw: bytes) -> int:

@@ -80,6 +80,8 @@ class TestRun:
         assert "Couldn't find Canvas CSV import headers" in manifest["outcome"]["reason"]
         assert "users.csv" in manifest["outcome"]["reason"]
         assert (failed / "errors.csv").read_text().startswith("sis_import_id,file,message,row")
+        assert canvas.downloads, "the errors file was fetched through the storage redirect"
+        assert not [download for download in canvas.downloads if download.authorization_sent]
         assert (failed / "users.csv").read_bytes() == BAD_HEADER_CSV
         assert running.stop() == 0
 

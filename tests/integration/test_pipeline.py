@@ -171,3 +171,16 @@ def test_strict_validation_fails_a_bad_batch_before_any_upload(tree, canvas, run
     assert "users.csv" in reason
     assert "row 1" in reason
     assert running.stop() == 0
+
+
+def test_a_done_folder_removed_by_hand_is_made_again_when_a_batch_is_filed(tree, canvas, run_daemon):
+    """Someone deleted done/ while the daemon runs: the next batch is still filed there."""
+    config = tree.write_config(canvas.url)
+    running = run_daemon(config)
+    wait_until(running.daemon.intake.first_scan_done.is_set)
+    tree.done.rmdir()
+
+    drop_file(tree.drop, "users.csv", USERS_CSV)
+    wait_until(lambda: tree.batches("done"), what="a batch in a new done/")
+
+    assert 0 == running.stop()

@@ -8,13 +8,16 @@ many imports Canvas holds.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from sis_watcher.batches import seal
+from sis_watcher.batches import batch_folders, seal
 from sis_watcher.canvas_client import CanvasClient
 from sis_watcher.clock import SystemClock, isoformat
 from sis_watcher.config import Config, load
@@ -206,3 +209,68 @@ class TestResume:
         assert (failed / "manifest.unreadable.json").exists()
         assert "Check in Canvas" in tree.manifest(failed)["outcome"]["reason"]
         assert [] == canvas.uploads
+
+
+class TestSealing:
+    def test_a_batch_being_sealed_is_invisible_to_the_worker(self, tree, canvas, config_path):
+        """While a big file is copied in from another filesystem, queue/ shows no half-sealed batch."""
+        if os.geteuid() != 0:
+            pytest.fail("this test mounts a tmpfs and must run as root (CI does)")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300m", "tmpfs", str(tree.drop)], check=True)
+        try:
+            config = load(config_path)
+            big = b"user_id,login_id,status\n" + b"u1,l1,active\n" * 12_000_000
+            (tree.drop / "users.csv").write_bytes(big)
+            tree.queue.mkdir(parents=True)
+            intake = Intake(config.intake)
+            intake.observe(scan(tree.drop, config.intake), 0.0)
+            [plan] = intake.plans(1000.0)
+            states: set[str] = set()
+            now = SystemClock().now()
+            sealing = threading.Thread(
+                target=seal, args=(plan,), kwargs={"folders": config.folders, "now": now}
+            )
+            sealing.start()
+            while sealing.is_alive():
+                for batch_dir in batch_folders(tree.queue):
+                    manifest = batch_dir / "manifest.json"
+                    states.add(tree.manifest(batch_dir)["state"] if manifest.exists() else "no manifest")
+                time.sleep(0.001)  # polling the folder as fast as the worker could
+            sealing.join()
+        finally:
+            subprocess.run(["umount", "-l", str(tree.drop)], check=False)
+
+        assert states <= {"queued"}, f"the worker could have seen a batch in these states: {sorted(states)}"
+        [batch_dir] = batch_folders(tree.queue)
+        assert big == (batch_dir / "users.csv").read_bytes()
+
+    def test_a_seal_interrupted_in_its_staging_folder_is_finished_on_start(self, tree, canvas, config_path):
+        """A crash while files were moved into `.sealing-<id>` is finished and published on start."""
+        config = load(config_path)
+        batch_dir = sealed_batch(tree, config)
+        staged = batch_dir.with_name(f".sealing-{batch_dir.name}")
+        batch_dir.rename(staged)
+        manifest = load_manifest(staged)
+        (staged / "courses.csv").rename(tree.drop / "courses.csv")
+        info = (tree.drop / "courses.csv").stat()
+        manifest.state = BatchState.SEALING
+        manifest.seal_plan = [
+            PlannedFile(name="courses.csv", bytes=info.st_size, mtime_ns=info.st_mtime_ns, inode=info.st_ino)
+        ]
+        manifest.save(staged)
+
+        assert 0 == run_once(config_path)
+
+        [done] = tree.batches("done")
+        assert done.name == batch_dir.name
+        assert {"users.csv", "courses.csv"} <= {path.name for path in done.iterdir()}
+
+    def test_an_empty_staging_folder_left_by_a_crash_is_removed(self, tree, canvas, config_path):
+        """A crash right after the staging folder was made leaves nothing behind."""
+        tree.queue.mkdir(parents=True)
+        (tree.queue / ".sealing-20261127T020000Z-00000b").mkdir()
+
+        assert 0 == run_once(config_path)
+
+        assert [] == list(tree.queue.glob(".sealing-*"))
+        assert [] == tree.batches("done")

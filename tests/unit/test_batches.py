@@ -271,15 +271,26 @@ class TestSeal:
         assert names(result.batch_dir) == ["READY", MANIFEST_NAME]
         assert load_manifest(result.batch_dir).state is BatchState.QUEUED
 
-    def test_unwritable_queue_raises(self, folders):
-        """A queue folder that cannot be written (here: missing) raises OSError; drop is untouched."""
+    def test_unusable_queue_raises(self, folders):
+        """A queue path that cannot be a folder (here: a file) raises OSError; drop is untouched."""
         users = drop(folders, "users.csv", b"x")
         shutil.rmtree(folders.queue)
+        folders.queue.write_bytes(b"not a folder")
 
-        with pytest.raises(FileNotFoundError):
+        with pytest.raises(OSError):
             seal(plan_of(users), folders=folders, now=NOW)
 
         assert names(folders.drop) == ["users.csv"]
+
+    def test_a_missing_queue_folder_is_made_again(self, folders):
+        """A queue folder removed by hand is recreated by the next seal."""
+        users = drop(folders, "users.csv", b"x")
+        shutil.rmtree(folders.queue)
+
+        result = seal(plan_of(users), folders=folders, now=NOW)
+
+        assert result.batch_dir is not None
+        assert result.batch_dir.parent == folders.queue
 
     @pytest.mark.root
     def test_seal_across_filesystems(self, tmp_path, tmpfs):

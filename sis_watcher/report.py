@@ -3,7 +3,8 @@ Stage: keep Canvas's own report beside the batch and decide its outcome (reporti
 
 When Canvas reported errors or warnings, its full error file is saved as `errors.csv`
 (header `sis_import_id,file,message,row`). That file is written by a delayed job and can appear
-a little after the terminal state (reference §2.5), so the import is fetched again a few times;
+a little after the terminal state (reference §2.5), so the import is fetched again a few times,
+`poll.interval_seconds` apart;
 if it still has no `errors_attachment`, the rows come from the paginated errors endpoint
 instead. The download follows the storage redirect without the token. If Canvas cannot be
 reached for the report, the step is retried later like any transient failure.
@@ -26,7 +27,6 @@ from sis_watcher.verdict import first_messages_by_file, judge, pairs
 
 log = get_logger()
 ATTACHMENT_LOOKS = 5
-ATTACHMENT_WAIT_SECONDS = 2.0
 FALLBACK_NAME = "canvas-errors.csv"
 
 
@@ -61,7 +61,8 @@ def fetch_errors_report(batch_dir: Path, manifest: Manifest, pipeline: Pipeline)
         if isinstance(url, str) and url:
             client.download(url, target)
             return "errors_attachment"
-        if look + 1 < ATTACHMENT_LOOKS and pipeline.stopping.wait(ATTACHMENT_WAIT_SECONDS):
+        wait = pipeline.config.poll.interval_seconds
+        if look + 1 < ATTACHMENT_LOOKS and pipeline.stopping.wait(wait):
             raise Stopping("shutdown while waiting for the errors file")
     rows = client.list_import_errors(import_id)
     atomic_write_bytes(target, errors_rows_csv(rows, import_id))

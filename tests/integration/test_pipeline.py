@@ -11,8 +11,9 @@ import zipfile
 import pytest
 
 from sis_watcher.simulator.faults import FaultKind
+from sis_watcher.simulator.server import CanvasSimulator, SimulatorSettings
 
-from support import BAD_HEADER_CSV, COURSES_CSV, ENROLLMENTS_CSV, USERS_CSV, drop_file, wait_until
+from support import BAD_HEADER_CSV, COURSES_CSV, ENROLLMENTS_CSV, TOKEN, USERS_CSV, drop_file, wait_until
 
 
 @pytest.mark.parametrize("polling", [False, True], ids=["inotify", "polling"])
@@ -184,3 +185,23 @@ def test_a_done_folder_removed_by_hand_is_made_again_when_a_batch_is_filed(tree,
     wait_until(lambda: tree.batches("done"), what="a batch in a new done/")
 
     assert 0 == running.stop()
+
+
+def test_without_an_errors_file_canvas_errors_come_from_the_paginated_errors_endpoint(tree, run_daemon):
+    """When Canvas never attaches its errors file, errors.csv is built from every page of the errors API."""
+    settings = SimulatorSettings(errors_attachment_delay_seconds=3600)
+    with CanvasSimulator(token=TOKEN, settings=settings) as canvas:
+        rows = b"".join(b"u%d,l%d,wandering\n" % (index, index) for index in range(150))
+        config = tree.write_config(canvas.url)
+        running = run_daemon(config)
+        drop_file(tree.drop, "users.csv", b"user_id,login_id,status\n" + rows)
+
+        wait_until(lambda: tree.batches("done"), what="a batch in done/")
+
+        [batch] = tree.batches("done")
+        lines = (batch / "errors.csv").read_text().splitlines()
+        assert "sis_import_id,file,message,row" == lines[0]
+        assert 150 == len(lines) - 1
+        errors_pages = [request for request in canvas.requests if request.path.endswith("/errors")]
+        assert len(errors_pages) >= 2
+        assert 0 == running.stop()

@@ -10,7 +10,7 @@ The result is one ordinary deflate stream per member, as small as a sequential o
 fraction of a percent. At level 5 on realistic SIS exports it is smaller than `zip -6`'s and
 about 2.5 times faster per core (README, "Performance").
 
-Memory is bounded by `workers + 1` blocks of 1 MiB in flight. Each member's local header is written with
+Memory is bounded by `workers + 1` blocks of 2 MiB in flight. Each member's local header is written with
 its sizes left blank and patched once the member is written, so nothing is written twice. The
 zip goes to a hidden temp name and is renamed into place: a crash never leaves half a zip
 under the final name.
@@ -34,7 +34,7 @@ from sis_watcher.errors import Stopping
 from sis_watcher.zip_format import LIMIT_32, MemberHeader, central_directory, local_header
 
 CHUNK = 1 << 20
-BLOCK = 1 << 20
+BLOCK = 2 << 20
 DICTIONARY = 32 << 10
 DEFAULT_LEVEL = 5
 

@@ -112,6 +112,25 @@ class TestRun:
         assert running.events("shutdown.requested")
         assert running.events("shutdown.completed")
 
+    def test_a_strict_mode_batch_with_a_bad_file_fails_before_any_request_reaches_canvas(
+        self, tree, canvas, service
+    ):
+        """Strict validation files a bad export in failed/ with file, row and problem, and sends nothing."""
+        config = tree.write_config(canvas.url, validation={"mode": "strict"})
+        running = service(config)
+        running.wait_for_event("daemon.started")
+
+        drop_file(tree.drop, "users.csv", BAD_HEADER_CSV)
+        wait_until(lambda: tree.batches("failed"), what="a batch in failed/")
+
+        [failed] = tree.batches("failed")
+        manifest = tree.manifest(failed)
+        assert "pre-flight validation found 2 error(s)" in manifest["outcome"]["reason"]
+        assert "users.csv row 1" in manifest["outcome"]["reason"]
+        assert {"error"} == {problem["severity"] for problem in manifest["validation"]["problems"]}
+        assert [] == canvas.requests
+        assert 0 == running.stop()
+
 
 class TestOnce:
     def test_once_processes_the_drop_folder_and_exits_zero(self, tree, canvas):

@@ -85,12 +85,11 @@ def copy_file_durably(source: Path, target: Path) -> None:
         shutil.copystat(source, writer.name)
 
 
-def move_file(source: Path, target: Path) -> None:
+def moved_by_rename(source: Path, target: Path) -> bool:
     """
-    Move the file `source` to `target` (which must not exist), durably.
+    Rename `source` to `target` durably; return False if they are on different filesystems.
 
-    A rename on one filesystem; copy, fsync, rename, unlink across filesystems.
-    Raise FileExistsError if `target` exists, OSError on other failures.
+    Raise FileExistsError if `target` exists (even as a dangling symlink), OSError otherwise.
     """
     if target.exists() or target.is_symlink():
         raise FileExistsError(errno.EEXIST, "refusing to overwrite", str(target))
@@ -99,12 +98,45 @@ def move_file(source: Path, target: Path) -> None:
     except OSError as error:
         if error.errno != errno.EXDEV:
             raise
-        copy_file_durably(source, target)
-        source.unlink()
-        fsync_dir(source.parent)
-        return
+        return False
     fsync_dir(target.parent)
     fsync_dir(source.parent)
+    return True
+
+
+def move_file(source: Path, target: Path) -> None:
+    """
+    Move the file `source` to `target` (which must not exist), durably.
+
+    A rename on one filesystem; copy, fsync, rename, unlink across filesystems.
+    Raise FileExistsError if `target` exists, OSError on other failures.
+    """
+    if moved_by_rename(source, target):
+        return
+    copy_file_durably(source, target)
+    source.unlink()
+    fsync_dir(source.parent)
+
+
+def copy_tree_durably(source: Path, target: Path) -> None:
+    """Copy the folder `source` to a hidden partial name, fsync everything, rename it to `target`."""
+    temporary = temp_path_for(target)
+    try:
+        shutil.copytree(source, temporary, symlinks=True)
+        for path in sorted(temporary.rglob("*"), reverse=True):
+            if path.is_symlink():
+                continue
+            if path.is_dir():
+                fsync_dir(path)
+            elif path.is_file():
+                with path.open("rb") as stream:
+                    os.fsync(stream.fileno())
+        fsync_dir(temporary)
+        temporary.rename(target)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    fsync_dir(target.parent)
 
 
 def move_dir(source: Path, target: Path) -> None:
@@ -114,34 +146,10 @@ def move_dir(source: Path, target: Path) -> None:
     Across filesystems the tree is copied to a hidden partial name, fsynced, renamed into place,
     and only then is the source removed.
     """
-    if target.exists() or target.is_symlink():
-        raise FileExistsError(errno.EEXIST, "refusing to overwrite", str(target))
-    try:
-        source.rename(target)
-    except OSError as error:
-        if error.errno != errno.EXDEV:
-            raise
-        temporary = temp_path_for(target)
-        try:
-            shutil.copytree(source, temporary, symlinks=True)
-            for path in sorted(temporary.rglob("*"), reverse=True):
-                if path.is_symlink():
-                    continue
-                if path.is_dir():
-                    fsync_dir(path)
-                elif path.is_file():
-                    with path.open("rb") as stream:
-                        os.fsync(stream.fileno())
-            fsync_dir(temporary)
-            temporary.rename(target)
-        except BaseException:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise
-        fsync_dir(target.parent)
-        shutil.rmtree(source)
-        fsync_dir(source.parent)
+    if moved_by_rename(source, target):
         return
-    fsync_dir(target.parent)
+    copy_tree_durably(source, target)
+    shutil.rmtree(source)
     fsync_dir(source.parent)
 
 

@@ -10,6 +10,7 @@ removed. Finishing a batch is one rename of its folder into `done/` or `failed/`
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from sis_watcher.clock import isoformat
 from sis_watcher.config import FolderSettings
-from sis_watcher.durable import fsync_dir, is_temp_name, move_dir, move_file, remove_temp_files
+from sis_watcher.durable import fsync_dir, is_temp_name, move_dir, move_file, remove_dir, remove_temp_files
 from sis_watcher.intake import FileStat, SealPlan
 from sis_watcher.manifest import (
     MANIFEST_NAME,
@@ -53,8 +54,17 @@ class SealResult:
     skipped: tuple[str, ...]
 
 
+# A batch folder's name: its id, with `.N` when filing had to avoid a name already taken.
+BATCH_FOLDER = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}(?:\.\d+)?")
+
+
 def batch_folders(root: Path) -> list[Path]:
-    """Return the batch folders directly in `root`, sorted by id (oldest first)."""
+    """
+    Return the batch folders directly in `root`, sorted by id (oldest first).
+
+    Only folders named like a batch id count: `lost+found` or an admin's notes folder is not a
+    batch. Raise OSError (other than a missing `root`) so a caller can tell "empty" from "unreadable".
+    """
     try:
         entries = list(root.iterdir())
     except FileNotFoundError:
@@ -63,7 +73,7 @@ def batch_folders(root: Path) -> list[Path]:
         (
             path
             for path in entries
-            if path.is_dir() and not path.is_symlink() and not path.name.startswith(".")
+            if BATCH_FOLDER.fullmatch(path.name) and path.is_dir() and not path.is_symlink()
         ),
         key=lambda path: path.name,
     )
@@ -193,16 +203,19 @@ def open_batch(batch_dir: Path, *, drop: Path, now: datetime) -> Manifest | None
     """
     Return the manifest of a queued batch, repairing what a crash left behind.
 
-    Removes stray temp files, rebuilds a missing manifest, finishes a half-done seal. Returns
-    None when the folder turned out empty and was removed.
+    Removes stray temp files and finishes a half-done seal. Returns None when the folder turned
+    out empty and was removed. Raise `ManifestUnreadable` for a folder with files but no readable
+    manifest: nobody can tell whether it reached Canvas, so it is not uploaded blindly.
     """
     remove_temp_files(batch_dir)
     try:
         manifest = load_manifest(batch_dir)
     except ManifestUnreadable:
-        if (batch_dir / MANIFEST_NAME).exists():
-            raise
-        return rebuild_manifest(batch_dir, now=now)
+        if not (batch_dir / MANIFEST_NAME).exists() and not any(batch_dir.iterdir()):
+            batch_dir.rmdir()
+            fsync_dir(batch_dir.parent)
+            return None
+        raise
     if manifest.state is BatchState.SEALING:
         result = finish_sealing(batch_dir, manifest, drop=drop, now=now)
         if result.batch_dir is None:
@@ -215,18 +228,22 @@ def file_away(batch_dir: Path, manifest: Manifest, *, folders: FolderSettings) -
     Move a finished batch folder into done/ or failed/ (by its state); return the new path.
 
     If a previous attempt already copied it there (across filesystems), the queue copy goes.
+    If another folder of that name is there, this one is filed as `<id>.2` (then `.3`, ...):
+    nothing is overwritten and the queue is not blocked.
     """
     root = folders.done if manifest.state is BatchState.DONE else folders.failed
     target = root / batch_dir.name
-    if target.exists():
+    suffix = 1
+    while target.exists():
         try:
             existing = load_manifest(target)
         except ManifestUnreadable:
             existing = None
         if existing is not None and existing.history == manifest.history:
-            shutil.rmtree(batch_dir)
-            fsync_dir(batch_dir.parent)
+            remove_dir(batch_dir)
             return target
+        suffix += 1
+        target = root / f"{batch_dir.name}.{suffix}"
     remove_temp_files(batch_dir)
     root.mkdir(parents=True, exist_ok=True)  # a done/ or failed/ removed by hand comes back
     move_dir(batch_dir, target)
@@ -257,13 +274,35 @@ def known_import_ids(folders: FolderSettings, *, since: datetime, excluding: Pat
                 manifest = load_manifest(batch_dir)
             except (OSError, ManifestUnreadable):
                 continue
-            if manifest.canvas.import_id is not None:
-                found.add(manifest.canvas.import_id)
+            found |= attempted_import_ids(manifest)
     return found
 
 
-def finish_staged(staged: Path, *, drop: Path, now: datetime) -> None:
-    """Finish a seal a crash interrupted in `.sealing-<id>` (or drop it if it holds nothing)."""
+def attempted_import_ids(manifest: Manifest) -> set[int]:
+    """Return the import ids a batch has recorded: the current one and those of earlier attempts."""
+    ids = {manifest.canvas.import_id} if manifest.canvas.import_id is not None else set()
+    for attempt in manifest.previous_attempts:
+        canvas = attempt.get("canvas")
+        if isinstance(canvas, dict) and isinstance(canvas.get("import_id"), int):
+            ids.add(canvas["import_id"])
+    return ids
+
+
+def staged_folders(queue: Path) -> list[Path]:
+    """Return the `.sealing-<id>` folders of seals not finished yet (a crash or a failed seal)."""
+    try:
+        return sorted(path for path in queue.iterdir() if path.name.startswith(SEALING_PREFIX))
+    except FileNotFoundError:
+        return []
+
+
+def finish_staged(staged: Path, *, drop: Path, now: datetime) -> Path | None:
+    """
+    Finish a seal interrupted in `.sealing-<id>`; return the published batch folder, if any.
+
+    An empty staging folder is removed; one with files but no manifest (a crash right after the
+    first move) gets a manifest made from its files. Raise OSError if it still cannot be done.
+    """
     remove_temp_files(staged)
     try:
         manifest = load_manifest(staged)
@@ -272,17 +311,16 @@ def finish_staged(staged: Path, *, drop: Path, now: datetime) -> None:
             raise
         if not any(staged.iterdir()):
             staged.rmdir()
-            return
+            return None
         rebuilt = rebuild_manifest(staged, now=now)
-        if rebuilt is not None:
-            rebuilt.batch_id = staged.name.removeprefix(SEALING_PREFIX)
-            rebuilt.save(staged)
-            publish(staged)
-        return
+        if rebuilt is None:
+            return None
+        rebuilt.batch_id = staged.name.removeprefix(SEALING_PREFIX)
+        rebuilt.save(staged)
+        return publish(staged)
     if manifest.state is BatchState.SEALING:
-        finish_sealing(staged, manifest, drop=drop, now=now)
-    else:
-        publish(staged)
+        return finish_sealing(staged, manifest, drop=drop, now=now).batch_dir
+    return publish(staged)
 
 
 def repair_queue(folders: FolderSettings, *, now: datetime) -> list[str]:
@@ -293,8 +331,9 @@ def repair_queue(folders: FolderSettings, *, now: datetime) -> list[str]:
     new one. Returns the ids of batches repaired; unreadable manifests are left for the worker.
     """
     repaired = []
-    remove_temp_files(folders.queue)
-    for staged in sorted(folders.queue.glob(f"{SEALING_PREFIX}*")):
+    for root in (folders.queue, folders.done, folders.failed):
+        remove_temp_files(root)  # half-copied trees a crash left while filing across filesystems
+    for staged in staged_folders(folders.queue):
         try:
             finish_staged(staged, drop=folders.drop, now=now)
         except (ManifestUnreadable, OSError):

@@ -26,6 +26,7 @@ from sis_watcher.canvas_client import CanvasClient
 from sis_watcher.clock import Clock, SystemClock
 from sis_watcher.config import Config
 from sis_watcher.credentials import TokenSource
+from sis_watcher.errors import Stopping
 from sis_watcher.exit_codes import EXIT_FAILURE, EXIT_KILLED, EXIT_OK
 from sis_watcher.intake_loop import IntakeLoop
 from sis_watcher.lock import FolderLock
@@ -151,9 +152,13 @@ class Daemon:
         def guarded() -> None:
             try:
                 body()
+            except Stopping:
+                return
             except BaseException:
-                if not self.stopping.is_set() or self.crashed is None:
-                    self.crashed = name
+                if self.stopping.is_set():
+                    log.warning("daemon.stage_error_while_stopping", stage=name, exc_info=True)
+                    return
+                self.crashed = name
                 log.exception("daemon.stage_crashed", stage=name)
                 self.monitor.stage_died(name)
                 self.stopping.set()
@@ -250,7 +255,8 @@ class Daemon:
             log.warning(
                 "shutdown.step_abandoned", note="the step in flight resumes from its manifest at next start"
             )
-        unfinished = self.once and bool(self.worker.failed_count or self.worker.incomplete)
+        interrupted = self.signals > 0  # `once` stopped by a signal has not done everything
+        unfinished = self.once and bool(self.worker.failed_count or self.worker.incomplete or interrupted)
         code = EXIT_FAILURE if self.crashed is not None or unfinished else EXIT_OK
         log.info(
             "shutdown.completed",

@@ -139,18 +139,29 @@ def copy_tree_durably(source: Path, target: Path) -> None:
     fsync_dir(target.parent)
 
 
+def remove_dir(path: Path) -> None:
+    """
+    Remove a folder so that a crash half-way leaves nothing under its name.
+
+    It is first renamed to a hidden temp name (which `remove_temp_files` finishes), then deleted.
+    """
+    doomed = temp_path_for(path)
+    path.rename(doomed)
+    fsync_dir(path.parent)
+    shutil.rmtree(doomed)
+
+
 def move_dir(source: Path, target: Path) -> None:
     """
     Move the folder `source` to `target` (which must not exist), durably.
 
     Across filesystems the tree is copied to a hidden partial name, fsynced, renamed into place,
-    and only then is the source removed.
+    and only then is the source removed (via a hidden name, so a crash leaves no half of it).
     """
     if moved_by_rename(source, target):
         return
     copy_tree_durably(source, target)
-    shutil.rmtree(source)
-    fsync_dir(source.parent)
+    remove_dir(source)
 
 
 def remove_temp_files(folder: Path) -> list[Path]:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import threading
 import time
 
-from sis_watcher.batches import seal
+from sis_watcher.batches import finish_staged, seal, staged_folders
 from sis_watcher.clock import Clock
 from sis_watcher.config import Config
 from sis_watcher.errors import Stopping
 from sis_watcher.intake import Intake, SealPlan, scan
 from sis_watcher.logs import get_logger
-from sis_watcher.manifest import load_manifest
+from sis_watcher.manifest import ManifestUnreadable, load_manifest
 from sis_watcher.monitor import Monitor
 from sis_watcher.watcher import DropWatcher, is_inotify_limit
 
@@ -91,8 +91,31 @@ class IntakeLoop:
         log.info(event, observer=self.watcher.kind, drop=str(self.config.folders.drop))
         return True
 
+    def finish_unsealed(self) -> bool:
+        """
+        Finish seals that failed half-way (files already in `.sealing-<id>`); False if one still fails.
+
+        Until they are finished nothing new is sealed: the rest of that export must join its
+        batch, and a later batch must not overtake it.
+        """
+        for staged in staged_folders(self.config.folders.queue):
+            try:
+                batch_dir = finish_staged(staged, drop=self.config.folders.drop, now=self.clock.now())
+            except (OSError, ManifestUnreadable) as error:
+                log.error(
+                    "batch.seal_failed", caused_by=f"{error.__class__.__name__}: {error}", folder=staged.name
+                )
+                self.report_problem(f"cannot finish sealing {staged.name}: {error}")
+                return False
+            if batch_dir is not None:
+                log.info("batch.sealed", batch_id=batch_dir.name, sealed_on="retry of an interrupted seal")
+                self.batch_sealed.set()
+        return True
+
     def scan_and_seal(self, *, once: bool = False) -> bool:
         """Scan, seal what is ready; return False if the drop folder could not be read."""
+        if not self.finish_unsealed():
+            return False
         try:
             snapshot = scan(self.config.folders.drop, self.config.intake)
         except OSError as error:

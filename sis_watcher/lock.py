@@ -67,11 +67,15 @@ class FolderLock:
 
 
 def lock_owner(queue: Path) -> int | None:
-    """Return the pid of the running daemon on `queue`, or None if nobody holds the lock."""
+    """
+    Return the pid of the running daemon on `queue` (-1 if unknown), or None if nobody holds it.
+
+    Raise OSError when the lock file exists but cannot be read (permissions).
+    """
     path = queue / LOCK_NAME
     try:
         descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
+    except FileNotFoundError:
         return None
     try:
         fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)

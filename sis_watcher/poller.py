@@ -20,7 +20,7 @@ from sis_watcher.errors import Stopping
 from sis_watcher.logs import get_logger
 from sis_watcher.manifest import BatchState, Manifest
 from sis_watcher.pipeline import Pipeline
-from sis_watcher.retry import call_with_retries
+from sis_watcher.retry import call_with_retries, refusal_is_transient
 from sis_watcher.verdict import is_terminal, pairs
 
 log = get_logger()
@@ -79,7 +79,7 @@ def poll(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> dict[str, A
     interval = settings.interval_seconds
     while True:
         sis_import = call_with_retries(
-            lambda: pipeline.client.get_import(import_id),
+            refusal_is_transient(lambda: pipeline.client.get_import(import_id)),
             policy=pipeline.policy,
             stopping=pipeline.stopping,
             step="poll",

@@ -13,6 +13,7 @@ Stage: check and zip a queued batch (queued -> zipped, or -> failed before any u
 
 from __future__ import annotations
 
+import errno
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,7 +34,7 @@ from sis_watcher.manifest import (
     ZipRecord,
 )
 from sis_watcher.pipeline import Pipeline
-from sis_watcher.validation import FileReport, validate_file, validate_zip
+from sis_watcher.validation import FileReport, Kind, validate_file, validate_zip
 
 log = get_logger()
 PROBLEMS_KEPT = 200
@@ -42,14 +43,25 @@ PROBLEMS_IN_REASON = 3
 
 
 def inspect(batch_dir: Path, manifest: Manifest, *, checks: bool) -> list[FileReport]:
-    """Validate (or just type and count) every original file of the batch."""
+    """
+    Validate (or just type and count) every original file of the batch.
+
+    Raise OSError when one of our own batch files cannot be read: that is a local fault to
+    retry, not a verdict on the export (the `validate` command reports it instead).
+    """
     reports = []
     for entry in manifest.files:
         path = batch_dir / entry.name
+        with path.open("rb"):  # missing or unreadable: a local fault (OSError), retried
+            pass
         if manifest.source == "zip":
-            reports.append(validate_zip(path, display_name=entry.name, checks=checks))
+            report = validate_zip(path, display_name=entry.name, checks=checks)
         else:
-            reports.append(validate_file(path, display_name=entry.name, checks=checks))
+            report = validate_file(path, display_name=entry.name, checks=checks)
+        unreadable = [problem for problem in report.problems if problem.kind == Kind.UNREADABLE]
+        if unreadable:
+            raise OSError(errno.EIO, f"cannot read the batch's own file: {unreadable[0].message}", str(path))
+        reports.append(report)
     return reports
 
 
@@ -62,7 +74,12 @@ def record_reports(manifest: Manifest, reports: Sequence[FileReport], *, mode: s
         entry.rows = report.rows if manifest.source == "csv" else None
         if manifest.source == "zip":
             entry.members = [
-                MemberEntry(name=member.name, bytes=member.bytes, csv_type=member.csv_type, rows=member.rows)
+                MemberEntry(
+                    name=member.name.removeprefix(f"{report.name}:"),
+                    bytes=member.bytes,
+                    csv_type=member.csv_type,
+                    rows=member.rows,
+                )
                 for member in report.members
             ]
         record.errors += report.error_count
@@ -213,7 +230,7 @@ def finish_zipping(zipping: Future[ZipResult] | None, *, cancelled: bool) -> Zip
         return None
     try:
         return zipping.result()
-    except Stopping:
-        if cancelled:
+    except (Stopping, OSError):
+        if cancelled:  # the batch is refused anyway; a zip it no longer needs may fail
             return None
         raise

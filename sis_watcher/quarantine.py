@@ -20,23 +20,28 @@ def quarantine(batch_dir: Path, *, reason: str, pipeline: Pipeline) -> Manifest:
     Nobody can tell whether it reached Canvas, so the reason tells the admin to look there
     before `sis-watcher retry`.
     """
-    (batch_dir / MANIFEST_NAME).replace(batch_dir / UNREADABLE_NAME)
+    if (batch_dir / MANIFEST_NAME).exists():
+        (batch_dir / MANIFEST_NAME).replace(batch_dir / UNREADABLE_NAME)
+        kept = f"; it was kept as {UNREADABLE_NAME}"
+    else:
+        kept = ""
     now = pipeline.clock.now()
     files = sorted(
         path
         for path in batch_dir.iterdir()
         if path.is_file() and not path.name.startswith(".") and path.name != UNREADABLE_NAME
     )
+    zip_only = len(files) == 1 and files[0].name.lower().endswith(".zip")
     manifest = Manifest(
         batch_id=batch_dir.name,
         state=BatchState.QUEUED,
         sealed_at=isoformat(now),
+        source="zip" if zip_only else "csv",
         files=[FileEntry(name=path.name, bytes=path.stat().st_size) for path in files],
     )
     pipeline.fail(
         manifest,
-        f"{reason}; it was kept as {UNREADABLE_NAME}. Check in Canvas whether this batch was "
-        "imported before running `sis-watcher retry`",
+        f"{reason}{kept}. Check in Canvas whether this batch was imported before running `sis-watcher retry`",
     )
     manifest.save(batch_dir)
     log.error("batch.manifest_unreadable", reason=reason)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sis_watcher.durable import atomic_write_bytes
-from sis_watcher.errors import CanvasRejected, Stopping
+from sis_watcher.errors import CanvasAuthProblem, CanvasRejected, Stopping
 from sis_watcher.logs import get_logger
 from sis_watcher.manifest import ERRORS_NAME, BatchState, Manifest
 from sis_watcher.pipeline import Pipeline
@@ -59,14 +59,26 @@ def fetch_errors_report(batch_dir: Path, manifest: Manifest, pipeline: Pipeline)
         attachment = sis_import.get("errors_attachment")
         url = attachment.get("url") if isinstance(attachment, dict) else None
         if isinstance(url, str) and url:
-            client.download(url, target)
+            try:
+                client.download(url, target)
+            except (CanvasAuthProblem, CanvasRejected) as error:
+                # An expired storage link (403) or a file gone (404) says nothing about our token.
+                log.warning("report.download_failed", caused_by=str(error))
+                break
             return "errors_attachment"
         wait = pipeline.config.poll.interval_seconds
         if look + 1 < ATTACHMENT_LOOKS and pipeline.stopping.wait(wait):
             raise Stopping("shutdown while waiting for the errors file")
-    rows = client.list_import_errors(import_id)
+    try:
+        rows = client.list_import_errors(import_id)
+    except (CanvasAuthProblem, CanvasRejected) as error:
+        raise ReportUnavailable(str(error)) from None
     atomic_write_bytes(target, errors_rows_csv(rows, import_id))
     return "errors endpoint"
+
+
+class ReportUnavailable(Exception):
+    """Canvas refused both its errors file and its errors API; the batch is filed without them."""
 
 
 def has_messages(manifest: Manifest) -> bool:
@@ -87,7 +99,7 @@ def conclude(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> None:
                 stopping=pipeline.stopping,
                 step="report",
             )
-        except CanvasRejected as error:
+        except ReportUnavailable as error:
             log.warning("report.unavailable", caused_by=str(error))
         else:
             canvas.errors_report = report_name(manifest)

@@ -16,7 +16,7 @@ from sis_watcher.batches import batch_folders
 from sis_watcher.logs import get_logger
 
 log = get_logger()
-BATCH_ID = re.compile(r"^(\d{8}T\d{6}Z)-[0-9a-f]{6}$")
+BATCH_ID = re.compile(r"^(\d{8}T\d{6}Z)-[0-9a-f]{6}(?:\.\d+)?$")
 
 
 def sealed_time(batch_id: str) -> datetime | None:
@@ -29,8 +29,13 @@ def sealed_time(batch_id: str) -> datetime | None:
 def sweep(done: Path, *, days: float, now: datetime) -> list[str]:
     """Remove done/ batches sealed more than `days` ago; return their ids."""
     cutoff = now - timedelta(days=days)
-    removed = []
-    for batch_dir in batch_folders(done):
+    removed: list[str] = []
+    try:
+        folders = batch_folders(done)
+    except OSError as error:
+        log.warning("retention.remove_failed", folder=str(done), caused_by=str(error))
+        return removed
+    for batch_dir in folders:
         sealed = sealed_time(batch_dir.name)
         if sealed is None or sealed >= cutoff:
             continue

@@ -25,7 +25,7 @@ from typing import TypeVar
 import tenacity
 
 from sis_watcher.config import RetrySettings
-from sis_watcher.errors import CanvasUnavailable, Stopping
+from sis_watcher.errors import CanvasRejected, CanvasUnavailable, Stopping
 from sis_watcher.logs import get_logger
 
 T = TypeVar("T")
@@ -95,6 +95,27 @@ def log_retry(step: str) -> Callable[[tenacity.RetryCallState], None]:
         )
 
     return before_sleep
+
+
+def refusal_is_transient(function: Callable[[], T]) -> Callable[[], T]:
+    """
+    Return `function` with `CanvasRejected` turned into `CanvasUnavailable`.
+
+    Only the upload's POST gets a verdict from a 4xx; a look-up refused by a proxy or a passing
+    Canvas fault is tried again like any transient failure.
+    """
+
+    def call() -> T:
+        try:
+            return function()
+        except CanvasRejected as error:
+            raise CanvasUnavailable(
+                f"Canvas refused a look-up: {error}",
+                status_code=error.status_code,
+                request_may_have_arrived=False,
+            ) from None
+
+    return call
 
 
 def call_with_retries(

@@ -8,11 +8,12 @@ with Canvas's progress; the newest batches in done/ and failed/ their outcomes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from sis_watcher.batches import batch_folders
+from sis_watcher.batches import batch_folders, staged_folders
 from sis_watcher.config import Config
 from sis_watcher.intake import scan
 from sis_watcher.lock import lock_owner
@@ -45,13 +46,32 @@ def summary(batch_dir: Path) -> dict[str, Any]:
     }
 
 
+def summaries(root: Path, *, newest: int | None = None) -> list[dict[str, Any]]:
+    """Return the summaries of `root`'s batches (the `newest` last ones, newest first)."""
+    try:
+        folders = batch_folders(root)
+    except OSError as error:
+        return [{"batch_id": "?", "state": f"unreadable folder {root}: {error.strerror or error}"}]
+    if newest is None:
+        return [summary(path) for path in folders]
+    return [summary(path) for path in reversed(folders[-newest:])]
+
+
 def collect(config: Config) -> dict[str, Any]:
-    """Return the whole status as a JSON-ready dict."""
+    """Return the whole status as a JSON-ready dict (unreadable folders are said, not raised)."""
     folders = config.folders
-    owner = lock_owner(folders.queue)
+    try:
+        owner = lock_owner(folders.queue)
+    except OSError:
+        owner = -1  # the lock cannot be read: a daemon may be running
     written = read_status(folders.queue) if owner is not None else None
     paused = written.get("paused") if written else None
-    queued = [summary(path) for path in batch_folders(folders.queue)]
+    queued = summaries(folders.queue)
+    with contextlib.suppress(OSError):
+        queued += [
+            {"batch_id": path.name.removeprefix(".sealing-"), "state": "sealing (not finished)"}
+            for path in staged_folders(folders.queue)
+        ]
     in_flight = next((item for item in queued if item["state"] in IN_FLIGHT_STATES), None)
     if owner is None:
         state = "stopped"
@@ -76,20 +96,16 @@ def collect(config: Config) -> dict[str, Any]:
         "in_flight": in_flight,
         "queue": queued,
         "drop": {"folder": str(folders.drop), "files": waiting},
-        "done": [summary(path) for path in reversed(batch_folders(folders.done)[-RECENT:])],
-        "failed": [summary(path) for path in reversed(batch_folders(folders.failed)[-RECENT:])],
+        "done": summaries(folders.done, newest=RECENT),
+        "failed": summaries(folders.failed, newest=RECENT),
     }
 
 
 def daemon_lines(daemon: dict[str, Any]) -> list[str]:
     """Return the lines about the daemon itself: state, pid, activity, problems."""
     lines = [f"daemon:   {daemon['state']}" + (f" (pid {daemon['pid']})" if daemon["pid"] else "")]
-    labels = (("activity", "activity"), ("paused", "paused:  "), ("intake_problem", "intake:  "))
-    lines += [
-        f"{label if label.endswith(' ') else label + ':'} {daemon[key]}"
-        for key, label in labels
-        if daemon[key]
-    ]
+    labels = (("activity", "activity:"), ("paused", "paused:  "), ("intake_problem", "intake:  "))
+    lines += [f"{label} {daemon[key]}" for key, label in labels if daemon[key]]
     return lines
 
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sis_watcher.batches import known_import_ids
+from sis_watcher.batches import attempted_import_ids, known_import_ids
 from sis_watcher.clock import parse_time
 from sis_watcher.errors import CanvasError, CanvasUnavailable
 from sis_watcher.logs import get_logger
 from sis_watcher.manifest import BatchState, Manifest
 from sis_watcher.pipeline import Pipeline
 from sis_watcher.recovery import RECOVERY_MARGIN, Absent, Adopt, decide
-from sis_watcher.retry import call_with_retries
+from sis_watcher.retry import call_with_retries, refusal_is_transient
 
 log = get_logger()
 
@@ -50,9 +50,10 @@ def recover(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> bool:
     started_at = parse_time(manifest.upload.started_at or pipeline.now_text())
     since = started_at - RECOVERY_MARGIN
     client = pipeline.client
-    imports = client.list_imports(created_since=since)
-    user = client.whoami()
+    imports = refusal_is_transient(lambda: client.list_imports(created_since=since))()
+    user = refusal_is_transient(client.whoami)()
     known = known_import_ids(pipeline.config.folders, since=since, excluding=batch_dir)
+    known |= attempted_import_ids(manifest)
     decision = decide(
         imports,
         members=zip_members(manifest),

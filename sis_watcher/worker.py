@@ -75,9 +75,11 @@ class Worker:
         """Process batches until stopped (or, in `once` mode, until the queue is empty)."""
         try:
             while not self.pipeline.stopping.is_set():
+                # Read "intake finished" before listing: a batch sealed in between is then seen.
+                intake_done = self.intake_finished.is_set()
                 queued = batch_folders(self.pipeline.config.folders.queue)
                 if not queued:
-                    if self.once and self.intake_finished.is_set():
+                    if self.once and intake_done:
                         return
                     self.pipeline.monitor.activity("idle, 0 queued", queued=0)
                     self.wake.wait(IDLE_RECHECK_SECONDS)
@@ -85,7 +87,11 @@ class Worker:
                     continue
                 self.pipeline.monitor.activity(f"working, {len(queued)} queued", queued=len(queued))
                 self.attempt(queued[0])
-        except (Stopping, Incomplete):
+        except Incomplete:
+            return
+        except Stopping:
+            if self.once and self.incomplete is None:
+                self.incomplete = "stopped before every batch was processed"
             return
 
     def attempt(self, batch_dir: Path) -> None:
@@ -95,7 +101,9 @@ class Worker:
                 self.process(batch_dir)
             except (CanvasAuthProblem, TokenUnavailable) as error:
                 self.pause(str(error))
-            except CanvasUnavailable as error:
+            except (CanvasUnavailable, CanvasRejected) as error:
+                # CanvasRejected here came from a GET (only the upload's POST is a verdict, in
+                # `step`): a proxy's odd 4xx is no reason to fail a batch Canvas may be importing.
                 log.error(
                     "batch.retry_later",
                     caused_by=str(error),

@@ -130,3 +130,35 @@ class TestFullDisk:
         assert 1 == len(canvas.uploads)
         assert not list(small_state_disk.rglob("*.sis-watcher-partial"))
         assert 0 == running.stop()
+
+    def test_a_seal_that_fails_half_way_is_finished_once_there_is_room_without_a_restart(
+        self, tree, canvas, service, small_state_disk
+    ):
+        """ENOSPC while files are copied into the batch: the export waits whole, then goes as one batch."""
+        rng = random.Random(11)
+        users = (
+            "user_id,login_id,status\n"
+            + "".join(f"u{n},{rng.getrandbits(128):032x},active\n" for n in range(7000))
+        ).encode()
+        courses = b"course_id,short_name,long_name,status\n" + b"".join(
+            b"C%d,S%d,Course %d,active\n" % (n, n, n) for n in range(13000)
+        )
+        assert len(users) + len(courses) > 640 * 1024 > len(users)
+        config = tree.write_config(canvas.url)
+        running = service(config)
+        running.wait_for_event("daemon.started")
+        drop_file(tree.drop, "users.csv", users)
+        drop_file(tree.drop, "courses.csv", courses)
+
+        running.wait_for_event("batch.seal_failed")
+        running.wait_for_event("intake.problem")
+        assert [] == tree.batches("queue") + tree.batches("done")
+        subprocess.run(["mount", "-o", "remount,size=4m", str(small_state_disk)], check=True)
+
+        wait_until(lambda: tree.batches("done"), timeout=60, what="the whole export in done/")
+        [done] = tree.batches("done")
+        assert users == (done / "users.csv").read_bytes()
+        assert courses == (done / "courses.csv").read_bytes()
+        assert 1 == len(canvas.uploads)
+        assert [] == list(tree.drop.iterdir())
+        assert 0 == running.stop()

@@ -12,6 +12,7 @@ import os
 import subprocess
 import threading
 import time
+import zipfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from sis_watcher.monitor import Monitor
 from sis_watcher.pipeline import Pipeline
 from sis_watcher.prepare import prepare
 from sis_watcher.retry import RetryPolicy
+from sis_watcher.simulator.faults import FaultKind
 
 from support import COURSES_CSV, TOKEN, USERS_CSV, drop_file
 
@@ -183,20 +185,22 @@ class TestResume:
         assert "decided before the crash" == tree.manifest(tree.batches("failed")[0])["outcome"]["reason"]
         assert [] == canvas.uploads
 
-    def test_a_folder_without_manifest_is_rebuilt_and_stray_temp_files_are_removed(
+    def test_a_folder_without_manifest_goes_to_failed_for_a_person_and_temp_files_go(
         self, tree, canvas, config_path
     ):
-        """A batch folder whose manifest was never written keeps its files; crash leftovers go."""
+        """Files in queue/ with no manifest are never uploaded blindly: failed/, with advice; leftovers removed."""
         folder = tree.queue / "20261127T020000Z-00000a"
         folder.mkdir(parents=True)
         (folder / "users.csv").write_bytes(USERS_CSV)
         (folder / ".manifest.json.123-abc.sis-watcher-partial").write_bytes(b"{")
 
-        assert 0 == run_once(config_path)
+        assert 1 == run_once(config_path)
 
-        [done] = tree.batches("done")
-        assert USERS_CSV == (done / "users.csv").read_bytes()
-        assert not [path for path in done.iterdir() if path.name.endswith(".sis-watcher-partial")]
+        [failed] = tree.batches("failed")
+        assert USERS_CSV == (failed / "users.csv").read_bytes()
+        assert "Check in Canvas" in tree.manifest(failed)["outcome"]["reason"]
+        assert not [path for path in failed.iterdir() if path.name.endswith(".sis-watcher-partial")]
+        assert [] == canvas.uploads
 
     def test_an_unreadable_manifest_sends_the_batch_to_failed_with_advice(self, tree, canvas, config_path):
         """A corrupt manifest cannot say whether Canvas has the batch: failed/, kept aside, explained."""
@@ -274,3 +278,60 @@ class TestSealing:
 
         assert [] == list(tree.queue.glob(".sealing-*"))
         assert [] == tree.batches("done")
+
+
+class TestReviewFindings:
+    def test_a_dropped_zip_whose_upload_reached_canvas_is_adopted_not_sent_twice(
+        self, tree, canvas, config_path
+    ):
+        """Crash after POSTing a dropped zip: its members are matched by name, and the import adopted."""
+        source = tree.root / "export.zip"
+        with zipfile.ZipFile(source, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("users.csv", USERS_CSV)
+            archive.writestr("courses.csv", COURSES_CSV)
+        drop_file(tree.drop, "export.zip", source.read_bytes())
+        config = load(config_path)
+        tree.queue.mkdir(parents=True)
+        intake = Intake(config.intake)
+        intake.observe(scan(tree.drop, config.intake), 0.0)
+        [plan] = intake.plans(1000.0)
+        batch_dir = seal(plan, folders=config.folders, now=SystemClock().now()).batch_dir
+        assert batch_dir is not None
+        manifest = load_manifest(batch_dir)
+        pipeline = pipeline_for(config)
+        prepare(batch_dir, manifest, pipeline)
+        assert manifest.zip is not None
+        assert ["courses.csv", "users.csv"] == sorted(member.name for member in manifest.zip.members)
+        manifest.upload.started_at = isoformat(SystemClock().now() - timedelta(seconds=1))
+        manifest.state = BatchState.UPLOADING
+        manifest.save(batch_dir)
+        pipeline.client.create_import(batch_dir / "export.zip", params={})
+        pipeline.client.close()
+
+        assert 0 == run_once(config_path)
+
+        assert 1 == len(canvas.uploads)
+        assert tree.manifest(tree.batches("done")[0])["upload"]["adopted"] is True
+
+    def test_a_refused_errors_file_download_falls_back_to_the_errors_api_without_pausing(
+        self, tree, canvas, config_path
+    ):
+        """An expired or forbidden errors-file link is no token problem: the errors API is used instead."""
+        canvas.faults.add(kind=FaultKind.PERMISSION_DENIED, status=403, count=None, path=r"/files/")
+        drop_file(tree.drop, "users.csv", b"user_id,login_id,status\nu1,l1,wandering\n")
+
+        assert 0 == run_once(config_path)
+
+        [done] = tree.batches("done")
+        assert "errors.csv" == tree.manifest(done)["canvas"]["errors_report"]
+        assert "wandering" in (done / "errors.csv").read_text()
+
+    def test_a_4xx_while_polling_is_retried_not_a_crash_nor_a_failed_batch(self, tree, canvas, config_path):
+        """Two odd 400s on the import's status (a proxy, say) delay the batch; it still ends in done/."""
+        canvas.faults.add(kind=FaultKind.STATUS, status=400, count=2, method="GET", path=r"/sis_imports/\d+$")
+        drop_file(tree.drop, "users.csv", USERS_CSV)
+
+        assert 0 == run_once(config_path)
+
+        assert 1 == len(tree.batches("done"))
+        assert 1 == len(canvas.uploads)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sis_watcher.batches import (
+    attempted_import_ids,
     batch_folders,
     file_away,
     is_batch_artifact,
@@ -25,7 +26,7 @@ from sis_watcher.batches import (
 )
 from sis_watcher.clock import isoformat
 from sis_watcher.config import FolderSettings
-from sis_watcher.durable import temp_path_for
+from sis_watcher.durable import remove_temp_files, temp_path_for
 from sis_watcher.intake import FileStat, SealPlan
 from sis_watcher.manifest import (
     MANIFEST_NAME,
@@ -132,16 +133,25 @@ class TestBatchIds:
 
 class TestBatchFolders:
     def test_lists_batch_folders_oldest_first(self, tmp_path):
-        """Only visible real folders are batches, sorted by id."""
-        for name in ("20261127T020000Z-000002", "20261127T010000Z-000001", ".hidden", "real"):
+        """Only real folders named like a batch id are batches, sorted by id."""
+        names_made = (
+            "20261127T020000Z-000002",
+            "20261127T010000Z-000001",
+            "20261127T010000Z-000001.2",
+            ".sealing-20261127T030000Z-000003",
+            ".hidden",
+            "lost+found",
+            "real",
+        )
+        for name in names_made:
             (tmp_path / name).mkdir()
-        (tmp_path / "file").write_bytes(b"")
-        (tmp_path / "link").symlink_to(tmp_path / "real")
+        (tmp_path / "20261127T040000Z-000004").write_bytes(b"")
+        (tmp_path / "20261127T050000Z-000005").symlink_to(tmp_path / "real")
 
         assert [path.name for path in batch_folders(tmp_path)] == [
             "20261127T010000Z-000001",
+            "20261127T010000Z-000001.2",
             "20261127T020000Z-000002",
-            "real",
         ]
 
     def test_missing_root_has_no_batches(self, tmp_path):
@@ -402,16 +412,28 @@ class TestRepair:
         assert manifest.trigger_file == "READY"
         assert names(folders.drop) == []
 
+    def test_a_visible_batch_with_files_but_no_manifest_is_not_guessed(self, folders):
+        """Our seals publish only with a manifest: files without one are refused, for a person to check."""
+        batch_dir = folders.queue / "20261127T020000Z-1e2400"
+        batch_dir.mkdir()
+        (batch_dir / "users.csv").write_bytes(b"abc")
+
+        with pytest.raises(ManifestUnreadable):
+            open_batch(batch_dir, drop=folders.drop, now=NOW)
+
+        assert names(batch_dir) == ["users.csv"]
+
     def test_missing_manifest_with_files_is_rebuilt(self, folders):
-        """A crash before the first manifest write: the files found become a queued batch."""
+        """rebuild_manifest (used for interrupted staging folders): the files found become a batch."""
         batch_dir = folders.queue / "20261127T020000Z-1e2400"
         batch_dir.mkdir()
         (batch_dir / "users.csv").write_bytes(b"abc")
         (batch_dir / "courses.csv").write_bytes(b"de")
         (batch_dir / ".hidden").write_bytes(b"x")
         temp_path_for(batch_dir / MANIFEST_NAME).write_bytes(b"{half")
+        remove_temp_files(batch_dir)
 
-        manifest = open_batch(batch_dir, drop=folders.drop, now=NOW)
+        manifest = rebuild_manifest(batch_dir, now=NOW)
 
         assert manifest is not None
         assert manifest.batch_id == batch_dir.name
@@ -486,7 +508,7 @@ class TestRepair:
 
         repaired = repair_queue(folders, now=NOW)
 
-        assert repaired == ["20261127T020000Z-000001", "20261127T020000Z-000002", "20261127T020000Z-000005"]
+        assert repaired == ["20261127T020000Z-000001", "20261127T020000Z-000005"]
         assert names(folders.queue) == [
             "20261127T020000Z-000001",
             "20261127T020000Z-000002",
@@ -531,7 +553,7 @@ class TestFileAway:
         assert names(target) == [MANIFEST_NAME, "users.csv"]
 
     def test_target_with_another_history_is_never_overwritten(self, folders):
-        """A different batch under the same name in done/ is kept; filing refuses."""
+        """A different batch under the same name in done/ is kept; this one is filed as `<id>.2`."""
         batch_dir = finished(folders, "20261127T020000Z-1e2400", BatchState.DONE)
         other = folders.done / batch_dir.name
         shutil.copytree(batch_dir, other)
@@ -539,21 +561,22 @@ class TestFileAway:
         manifest.move_to(BatchState.DONE, at="2030-01-01T00:00:00.000000Z")
         manifest.save(other)
 
-        with pytest.raises(FileExistsError):
-            file_away(batch_dir, load_manifest(batch_dir), folders=folders)
+        path = file_away(batch_dir, load_manifest(batch_dir), folders=folders)
 
-        assert batch_dir.exists()
+        assert path == folders.done / f"{batch_dir.name}.2"
+        assert not batch_dir.exists()
         assert len(load_manifest(other).history) == 3
 
     def test_target_without_a_readable_manifest_is_never_overwritten(self, folders):
-        """A folder of that name without a manifest in failed/ is kept; filing refuses."""
+        """A folder of that name without a manifest in failed/ is kept; filing picks the next name."""
         batch_dir = finished(folders, "20261127T020000Z-1e2400", BatchState.FAILED)
         (folders.failed / batch_dir.name).mkdir()
+        (folders.failed / f"{batch_dir.name}.2").mkdir()
 
-        with pytest.raises(FileExistsError):
-            file_away(batch_dir, load_manifest(batch_dir), folders=folders)
+        path = file_away(batch_dir, load_manifest(batch_dir), folders=folders)
 
-        assert batch_dir.exists()
+        assert path == folders.failed / f"{batch_dir.name}.3"
+        assert (folders.failed / batch_dir.name).exists()
 
 
 class TestKnownImportIds:
@@ -595,3 +618,15 @@ class TestKnownImportIds:
         finished(folders, "20261127T020000Z-000002", BatchState.IMPORTING, import_id=12)
 
         assert known_import_ids(folders, since=NOW - timedelta(days=3650)) == {12}
+
+
+class TestAttemptedImportIds:
+    def test_previous_attempts_count_as_known_imports(self, folders):
+        """After `retry`, the batch's own earlier import is never adopted as if it were the new one."""
+        batch_dir = finished(folders, "20261127T020000Z-000001", BatchState.UPLOADING, import_id=21)
+        manifest = load_manifest(batch_dir)
+        manifest.previous_attempts = [{"canvas": {"import_id": 7}}, {"canvas": {"import_id": None}}, {}]
+        manifest.save(batch_dir)
+
+        assert {21, 7} == attempted_import_ids(manifest)
+        assert {21, 7} == known_import_ids(folders, since=datetime.now(UTC) - timedelta(minutes=1))

@@ -2,7 +2,7 @@
 Chaos: `sis-watcher run` killed with SIGKILL at random moments while Canvas misbehaves.
 
 Canvas answers 5xx, throttles (429 and 403 "Rate Limit Exceeded"), hangs up after creating an
-import, and answers slowly, at random. Exports keep arriving. The daemon is killed again and
+import, and answers slowly, at random. Exports keep arriving, as loose CSVs and as ready-made zips. The daemon is killed again and
 again and restarted each time. At the end every input file must be in exactly one of done/ or
 failed/, byte for byte; Canvas must hold exactly one import per batch, each file uploaded once;
 queue/ must be empty and no temp file left anywhere.
@@ -14,8 +14,10 @@ and its figures are in the README.
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 import time
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -31,6 +33,12 @@ class ChaosReport:
     batches: int
     kills: int
     files: dict[str, bytes] = field(default_factory=dict)
+    # What Canvas must receive exactly once: each CSV's sha256 (a dropped zip's CSVs included).
+    csv_digests: set[str] = field(default_factory=set)
+
+    def add(self, name: str, data: bytes, csvs: dict[str, bytes]) -> None:
+        self.files[name] = data
+        self.csv_digests |= {hashlib.sha256(content).hexdigest() for content in csvs.values()}
 
 
 def arm_faults(canvas) -> None:
@@ -42,6 +50,28 @@ def arm_faults(canvas) -> None:
     canvas.faults.add(kind=FaultKind.THROTTLE_429, rate=0.05, count=None)
     canvas.faults.add(kind=FaultKind.THROTTLE_403, rate=0.05, count=None)
     canvas.faults.add(kind=FaultKind.SLOW, delay_seconds=0.4, rate=0.1, count=None)
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    """Return `files` as one zip, the way an SIS that exports zips would write it."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def drop_export(tree, report: ChaosReport, rng: random.Random, number: int) -> None:
+    """Drop export `number`: loose CSVs, or (every third) a ready-made zip, which is its own batch."""
+    files = export(rng, number)
+    if number % 3 == 0:
+        data = zipped(files)
+        drop_file(tree.drop, f"export-{number:03}.zip", data)
+        report.add(f"export-{number:03}.zip", data, files)
+        return
+    for name, data in files.items():
+        drop_file(tree.drop, name, data)
+        report.add(name, data, {name: data})
 
 
 def export(rng: random.Random, number: int) -> dict[str, bytes]:
@@ -74,9 +104,7 @@ def run_chaos(tree, canvas, service, *, batches: int, kills: int, seed: int) -> 
         running = service(config)
         if dropped < batches and (kill % max(1, kills // batches) == 0 or kills - kill <= batches - dropped):
             dropped += 1
-            for name, data in export(rng, dropped).items():
-                drop_file(tree.drop, name, data)
-                report.files[name] = data
+            drop_export(tree, report, rng, dropped)
         time.sleep(rng.uniform(0.05, 1.2))  # the random moment of the kill is the point of the test
         running.process.kill()
         running.wait(timeout=10)
@@ -84,9 +112,7 @@ def run_chaos(tree, canvas, service, *, batches: int, kills: int, seed: int) -> 
         report.kills += 1
     while dropped < batches:
         dropped += 1
-        for name, data in export(rng, dropped).items():
-            drop_file(tree.drop, name, data)
-            report.files[name] = data
+        drop_export(tree, report, rng, dropped)
     canvas.faults.clear()
     final = service(config)
     final.wait_for_event("daemon.started")
@@ -112,9 +138,8 @@ def check_nothing_lost_nothing_doubled(tree, canvas, report: ChaosReport) -> Non
     for name, copies in found.items():
         assert [report.files[name]] == copies, f"{name} is not exactly once, byte for byte"
     assert [] == tree.batches("failed"), "Canvas faults must never fail a batch"
-    by_digest = {hashlib.sha256(data).hexdigest(): name for name, data in report.files.items()}
-    uploaded = Counter(by_digest[member.sha256] for upload in canvas.uploads for member in upload.members)
-    assert dict.fromkeys(report.files, 1) == dict(uploaded), "a file was uploaded more or less than once"
+    uploaded = Counter(member.sha256 for upload in canvas.uploads for member in upload.members)
+    assert dict.fromkeys(report.csv_digests, 1) == dict(uploaded), "a CSV was uploaded more or less than once"
     assert len(batch_ids) == len(canvas.uploads), "not exactly one import per batch"
     assert [] == tree.batches("queue")
     assert [] == [path for path in tree.root.rglob("*") if path.name.endswith(".sis-watcher-partial")]

@@ -28,9 +28,9 @@ def tool(name: str) -> str:
 
 
 def require_root() -> None:
-    """Skip the calling test unless it runs as root (chown to the service user needs it; CI is root)."""
+    """Fail the calling test unless it runs as root (chown to the service user needs it; CI is root)."""
     if os.geteuid() != 0:
-        pytest.skip("needs root: creates users and chowns folders inside a temporary root")
+        pytest.fail("needs root: creates users and chowns folders inside a temporary root (CI runs as root)")
 
 
 def run(arguments: list[str], *, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -32,7 +32,7 @@ def folders(tmp_path: Path) -> FolderSettings:
 def tmpfs() -> Iterator[Callable[..., Path]]:
     """Mount a tmpfs on a folder (a second filesystem, for EXDEV); every mount is undone."""
     if os.geteuid() != 0:  # pragma: no cover - CI runs as root
-        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+        pytest.fail("mounting a tmpfs needs root (CI runs as root)")
     if shutil.which("mount") is None:  # pragma: no cover - util-linux is in every CI image
         pytest.fail("`mount` is not installed: install util-linux to run the cross-filesystem tests")
     mounted: list[Path] = []

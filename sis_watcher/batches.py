@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sis_watcher.clock import isoformat
 from sis_watcher.config import FolderSettings
-from sis_watcher.durable import fsync_dir, is_temp_name, move_dir, move_file, remove_dir, remove_temp_files
+from sis_watcher.durable import fsync_dir, move_dir, move_file, remove_dir, remove_temp_files
 from sis_watcher.intake import FileStat, SealPlan
 from sis_watcher.manifest import (
     MANIFEST_NAME,
@@ -52,6 +52,7 @@ class SealResult:
     batch_dir: Path | None
     moved: tuple[str, ...]
     skipped: tuple[str, ...]
+    manifest: Manifest | None = None
 
 
 # A batch folder's name: its id, with `.N` when filing had to avoid a name already taken.
@@ -162,7 +163,9 @@ def finish_sealing(batch_dir: Path, manifest: Manifest, *, drop: Path, now: date
     note = f"left in the drop folder (changed or gone): {', '.join(skipped)}" if skipped else None
     manifest.move_to(BatchState.QUEUED, at=isoformat(now), note=note)
     manifest.save(batch_dir)
-    return SealResult(batch_dir=publish(batch_dir), moved=tuple(moved), skipped=tuple(skipped))
+    return SealResult(
+        batch_dir=publish(batch_dir), moved=tuple(moved), skipped=tuple(skipped), manifest=manifest
+    )
 
 
 def publish(batch_dir: Path) -> Path:
@@ -248,11 +251,6 @@ def file_away(batch_dir: Path, manifest: Manifest, *, folders: FolderSettings) -
     root.mkdir(parents=True, exist_ok=True)  # a done/ or failed/ removed by hand comes back
     move_dir(batch_dir, target)
     return target
-
-
-def is_batch_artifact(name: str) -> bool:
-    """Return True for files sis-watcher writes in a batch folder (not originals)."""
-    return name == MANIFEST_NAME or is_temp_name(name)
 
 
 def known_import_ids(folders: FolderSettings, *, since: datetime, excluding: Path | None = None) -> set[int]:

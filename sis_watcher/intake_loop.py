@@ -19,7 +19,7 @@ from sis_watcher.config import Config
 from sis_watcher.errors import Stopping
 from sis_watcher.intake import Intake, SealPlan, scan
 from sis_watcher.logs import get_logger
-from sis_watcher.manifest import ManifestUnreadable, load_manifest
+from sis_watcher.manifest import ManifestUnreadable
 from sis_watcher.monitor import Monitor
 from sis_watcher.watcher import DropWatcher, is_inotify_limit
 
@@ -148,10 +148,8 @@ class IntakeLoop:
             trigger=plan.trigger.name if plan.trigger else None,
             sealed_on=plan.reason,
         )
-        try:
-            self.monitor.batch_sealed(load_manifest(result.batch_dir))
-        except Exception:
-            log.exception("monitor.batch_sealed_failed")
+        if result.manifest is not None:
+            self.monitor.batch_sealed(result.manifest)
         self.batch_sealed.set()
 
     def next_wait(self) -> float:

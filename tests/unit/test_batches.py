@@ -15,7 +15,6 @@ from sis_watcher.batches import (
     attempted_import_ids,
     batch_folders,
     file_away,
-    is_batch_artifact,
     known_import_ids,
     new_batch_id,
     open_batch,
@@ -157,19 +156,6 @@ class TestBatchFolders:
     def test_missing_root_has_no_batches(self, tmp_path):
         """A queue folder that does not exist yet holds no batches."""
         assert batch_folders(tmp_path / "absent") == []
-
-    @pytest.mark.parametrize(
-        ("name", "expected"),
-        [
-            (MANIFEST_NAME, True),
-            (f".x{'.sis-watcher-partial'}", True),
-            ("users.csv", False),
-            ("batch.zip", False),
-        ],
-    )
-    def test_is_batch_artifact(self, name, expected):
-        """The manifest and temp files are ours; originals are not."""
-        assert expected == is_batch_artifact(name)
 
 
 class TestSeal:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import TOKEN, SimulatorProcess, machine, table, write_config
+from benchmarks.common import SimulatorProcess, machine, running_daemon, table, write_config
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -46,24 +45,11 @@ def populate(root: Path) -> None:
 
 def measure(root: Path, url: str, *, polling: bool, seconds: float) -> float:
     config = write_config(root, url, intake={"polling": polling})
-    log_path = root / f"run-{polling}.log"
-    with log_path.open("wb") as log:
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "sis_watcher", "run", "-c", str(config)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={"CANVAS_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"},
-        )
-        try:
-            while b"daemon.started" not in log_path.read_bytes():
-                time.sleep(0.05)
-            time.sleep(5)
-            before = cpu_seconds(daemon.pid)
-            time.sleep(seconds)  # the idle window being measured
-            used = cpu_seconds(daemon.pid) - before
-        finally:
-            daemon.terminate()
-            daemon.wait(30)
+    with running_daemon(config, log_path=root / f"run-{polling}.log") as daemon:
+        time.sleep(5)  # let start-up settle before the window
+        before = cpu_seconds(daemon.pid)
+        time.sleep(seconds)  # the idle window being measured
+        used = cpu_seconds(daemon.pid) - before
     return 100 * used / seconds
 
 

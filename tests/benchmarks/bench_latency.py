@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import TOKEN, SimulatorProcess, machine, table, write_config
+from benchmarks.common import SimulatorProcess, machine, running_daemon, table, write_config
 
 FILES = {
     "users.csv": b"user_id,login_id,status\n" + b"".join(b"u%d,l%d,active\n" % (n, n) for n in range(2000)),
@@ -73,22 +72,9 @@ def run_mode(simulator: SimulatorProcess, *, trigger: bool, repeats: int) -> lis
             else {"settle_seconds": 1, "quiet_seconds": 2}
         )
         config = write_config(root, simulator.url, intake=intake)
-        log = (root / "run.log").open("wb")
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "sis_watcher", "run", "-c", str(config)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={"CANVAS_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"},
-        )
-        try:
-            while b"daemon.started" not in (root / "run.log").read_bytes():
-                time.sleep(0.05)
-            time.sleep(1)
+        with running_daemon(config, log_path=root / "run.log"):
+            time.sleep(1)  # let start-up settle before the first export
             return [measure(simulator, root, trigger=trigger) for _ in range(repeats)]
-        finally:
-            daemon.terminate()
-            daemon.wait(30)
-            log.close()
 
 
 def main() -> None:

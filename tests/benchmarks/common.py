@@ -9,7 +9,8 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,25 @@ def write_config(root: Path, url: str, **sections: dict[str, Any]) -> Path:
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     return path
+
+
+@contextmanager
+def running_daemon(config: Path, *, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `sis-watcher run` on `config` until the block ends; yield once it has started."""
+    with log_path.open("wb") as log:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "sis_watcher", "run", "-c", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={"CANVAS_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"},
+        )
+        try:
+            while b"daemon.started" not in log_path.read_bytes():
+                time.sleep(0.05)
+            yield daemon
+        finally:
+            daemon.terminate()
+            daemon.wait(30)
 
 
 def run_daemon(

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from sis_watcher import __version__, logs
-from sis_watcher.clock import SystemClock
-from sis_watcher.config import Config, load
-from sis_watcher.errors import ConfigError, LockHeld, RetryRefused, TokenUnavailable
-from sis_watcher.exit_codes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from sis_watcher import __version__
+from sis_watcher.config.settings import Config, load
+from sis_watcher.core import logs
+from sis_watcher.core.clock import SystemClock
+from sis_watcher.core.errors import ConfigError, LockHeld, RetryRefused, TokenUnavailable
+from sis_watcher.core.exit_codes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 REPORT_COMMANDS = ("validate", "status")
 
@@ -74,7 +75,7 @@ def load_config(path: Path, err: TextIO) -> Config | None:
 
 
 def run_daemon(config: Config, *, once: bool, err: TextIO) -> int:
-    from sis_watcher.daemon import Daemon  # noqa: PLC0415 - keeps `validate` and `--help` fast
+    from sis_watcher.daemon.service import Daemon  # noqa: PLC0415 - keeps `validate` and `--help` fast
 
     logs.configure(fmt=config.logging.format, level=config.logging.level)
     try:
@@ -92,14 +93,14 @@ def command_with_config(arguments: argparse.Namespace, out: TextIO, err: TextIO)
     if arguments.command in ("run", "once"):
         return run_daemon(config, once=arguments.command == "once", err=err)
     if arguments.command == "check":
-        from sis_watcher.check import run_check  # noqa: PLC0415
+        from sis_watcher.commands.check import run_check  # noqa: PLC0415
 
         return run_check(config, offline=arguments.offline, out=out)
     if arguments.command == "status":
-        from sis_watcher.status import run_status  # noqa: PLC0415
+        from sis_watcher.commands.status import run_status  # noqa: PLC0415
 
         return run_status(config, as_json=arguments.json, out=out)
-    from sis_watcher.retry_batch import retry_batch  # noqa: PLC0415
+    from sis_watcher.batch.requeue import retry_batch  # noqa: PLC0415
 
     try:
         target = retry_batch(
@@ -120,15 +121,15 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     if arguments.command in REPORT_COMMANDS and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `validate ... | head` ends quietly
     if arguments.command == "validate":
-        from sis_watcher.validation import run_validate  # noqa: PLC0415
+        from sis_watcher.validation.files import run_validate  # noqa: PLC0415
 
         return run_validate(arguments.paths, as_json=arguments.json, out=out)
     if arguments.command == "demo":
-        from sis_watcher.demo import run_demo  # noqa: PLC0415
+        from sis_watcher.commands.demo import run_demo  # noqa: PLC0415
 
         return run_demo(keep=arguments.keep, out=out)
     if arguments.command == "simulator":
-        from sis_watcher.simulator.cli import run_simulator  # noqa: PLC0415
+        from sis_watcher.commands.simulator import run_simulator  # noqa: PLC0415
 
         if arguments.port < 0 or arguments.port > 65535:
             print("sis-watcher simulator: --port must be 0..65535", file=err)

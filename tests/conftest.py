@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import structlog
 
-from sis_watcher.config import load
-from sis_watcher.daemon import Daemon
-from sis_watcher.manifest import Manifest
-from sis_watcher.monitor import Listener
-from sis_watcher.simulator.server import CanvasSimulator, SimulatorSettings
+from sis_watcher.batch.manifest import Manifest
+from sis_watcher.config.settings import load
+from sis_watcher.daemon.service import Daemon
+from sis_watcher.ops.events import Listener
+from sis_watcher.simulator.canvas import CanvasSimulator, SimulatorSettings
 
 from support import TOKEN, Service, Tree, make_tree
 

@@ -84,7 +84,7 @@ def write_enrollments(path: Path, *, rows: int | None, size: int | None, crlf: b
 
 def measure(path: Path, *, checks: bool) -> dict[str, float | int | str | None]:
     """Validate `path` in this process and return the timing and memory figures."""
-    from sis_watcher.validation import validate_file  # noqa: PLC0415 (base RSS is measured after import)
+    from sis_watcher.validation.files import validate_file  # noqa: PLC0415 (base RSS is measured after import)
 
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()

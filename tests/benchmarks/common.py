@@ -21,8 +21,8 @@ TOKEN = "benchmark-token"
 
 SIMULATOR = """
 import sys
-from sis_watcher.simulator.cli import run_simulator
-from sis_watcher.simulator.settings import SimulatorSettings
+from sis_watcher.commands.simulator import run_simulator
+from sis_watcher.simulator.model.settings import SimulatorSettings
 settings = SimulatorSettings(
     pickup_delay_seconds=float(sys.argv[1]), rows_per_second=float(sys.argv[2]), min_import_seconds=float(sys.argv[3])
 )
@@ -148,7 +148,7 @@ def run_daemon(
 
 
 def event_time(events: list[dict[str, Any]], name: str) -> float:
-    from sis_watcher.clock import parse_time  # noqa: PLC0415
+    from sis_watcher.core.clock import parse_time  # noqa: PLC0415
 
     for event in events:
         if event.get("event") == name:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sis_watcher.systemd_notify import Notifier, socket_address
+from sis_watcher.ops.systemd import Notifier, socket_address
 
 
 class Receiver:

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from sis_watcher.simulator.faults import FaultKind
+from sis_watcher.simulator.model.faults import FaultKind
 
 from support import USERS_CSV, drop_file, run_command, wait_until
 

@@ -10,8 +10,8 @@ import zipfile
 
 import pytest
 
-from sis_watcher.simulator.faults import FaultKind
-from sis_watcher.simulator.server import CanvasSimulator, SimulatorSettings
+from sis_watcher.simulator.canvas import CanvasSimulator, SimulatorSettings
+from sis_watcher.simulator.model.faults import FaultKind
 
 from support import BAD_HEADER_CSV, COURSES_CSV, ENROLLMENTS_CSV, TOKEN, USERS_CSV, drop_file, wait_until
 

@@ -18,19 +18,19 @@ from pathlib import Path
 
 import pytest
 
-from sis_watcher.batches import batch_folders, seal
-from sis_watcher.canvas_client import CanvasClient
-from sis_watcher.clock import SystemClock, isoformat
-from sis_watcher.config import Config, load
-from sis_watcher.credentials import TokenSource
-from sis_watcher.daemon import Daemon
-from sis_watcher.intake import Intake, scan
-from sis_watcher.manifest import BatchState, Manifest, PlannedFile, load_manifest
-from sis_watcher.monitor import Monitor
-from sis_watcher.pipeline import Pipeline
-from sis_watcher.prepare import prepare
-from sis_watcher.retry import RetryPolicy
-from sis_watcher.simulator.faults import FaultKind
+from sis_watcher.batch.folders import batch_folders, seal
+from sis_watcher.batch.manifest import BatchState, Manifest, PlannedFile, load_manifest
+from sis_watcher.canvas.client import CanvasClient
+from sis_watcher.canvas.credentials import TokenSource
+from sis_watcher.canvas.retry import RetryPolicy
+from sis_watcher.config.settings import Config, load
+from sis_watcher.core.clock import SystemClock, isoformat
+from sis_watcher.daemon.service import Daemon
+from sis_watcher.intake.readiness import Intake, scan
+from sis_watcher.ops.events import Monitor
+from sis_watcher.pipeline.context import Pipeline
+from sis_watcher.pipeline.prepare import prepare
+from sis_watcher.simulator.model.faults import FaultKind
 
 from support import COURSES_CSV, TOKEN, USERS_CSV, drop_file
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sis_watcher.config import FolderSettings
+from sis_watcher.config.settings import FolderSettings
 
 
 @pytest.fixture

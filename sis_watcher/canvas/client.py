@@ -1,0 +1,391 @@
+"""
+The Canvas SIS Imports API, as one small client over one `httpx.Client`.
+
+Every httpx error and every non-2xx answer is translated here, and only here, into the tree in
+`errors.py` (httpx's own `map_httpcore_exceptions` is the model). Nothing here retries: callers
+wrap calls with `retry.call_with_retries`. The token is read from its `TokenSource` when first
+needed and again on `reload_token()` (after a 401); it is only ever sent to `canvas.base_url`'s
+own origin, never across a redirect to another host, and never appears in an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urljoin
+
+import httpx
+
+from sis_watcher import __version__
+from sis_watcher.canvas.credentials import Token, TokenSource
+from sis_watcher.config.settings import is_loopback_host
+from sis_watcher.core.clock import isoformat
+from sis_watcher.core.durable import atomic_write_bytes
+from sis_watcher.core.errors import (
+    CanvasAuthProblem,
+    CanvasProtocolError,
+    CanvasRejected,
+    CanvasUnavailable,
+    Stopping,
+)
+from sis_watcher.core.logs import register_secret
+
+UPLOAD_CHUNK = 1 << 20
+MAX_REDIRECTS = 5
+MAX_PAGES = 1000
+MAX_RETRY_AFTER_SECONDS = 3600.0
+THROTTLE_TEXT = "rate limit exceeded"
+
+
+def same_origin(first: httpx.URL, second: httpx.URL) -> bool:
+    """Return True when both URLs have the same scheme, host and port."""
+    return (first.scheme, first.host, first.port) == (second.scheme, second.host, second.port)
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Return the response's Retry-After in seconds (delta or HTTP date), if any."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        moment = http_date(value)
+        base = http_date(response.headers.get("Date")) or datetime.now(UTC)
+        if moment is None:
+            return None
+        seconds = (moment - base).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def http_date(value: str | None) -> datetime | None:
+    """Parse an HTTP date into an aware datetime (naive ones are UTC); None if absent or odd."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def messages_in(errors: Any) -> list[str]:
+    """Return the texts of an `errors` value: plain strings, `{"message"}` objects, or a mapping."""
+    if isinstance(errors, dict):
+        return [f"{key}: {value}" for key, value in errors.items()]
+    if not isinstance(errors, list):
+        return []
+    texts = [item for item in errors if isinstance(item, str)]
+    texts += [
+        item["message"] for item in errors if isinstance(item, dict) and isinstance(item.get("message"), str)
+    ]
+    return texts
+
+
+def canvas_message(response: httpx.Response, *, secret: str | None = None) -> str:
+    """
+    Return Canvas's own words from an error body (its shapes vary), or the status line.
+
+    A `secret` echoed in the body (by a proxy reflecting headers, say) is replaced.
+    """
+    text = response.text.strip()
+    if secret:
+        text = text.replace(secret, "[redacted]")
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text[:300] if text else f"HTTP {response.status_code}"
+    if isinstance(body, str):
+        return body
+    messages: list[str] = []
+    if isinstance(body, dict):
+        messages = messages_in(body.get("errors"))
+        messages += [
+            body[key] for key in ("message", "error_message", "error") if isinstance(body.get(key), str)
+        ]
+    return "; ".join(messages) if messages else text[:300]
+
+
+def is_throttled(response: httpx.Response) -> bool:
+    """Return True for Canvas's throttling: 429, or 403 saying "Rate Limit Exceeded" (§4.2)."""
+    if response.status_code == 429:
+        return True
+    if response.status_code != 403:
+        return False
+    remaining = response.headers.get("X-Rate-Limit-Remaining")
+    try:
+        drained = remaining is not None and float(remaining) <= 0
+    except ValueError:
+        drained = False
+    return drained or THROTTLE_TEXT in response.text.lower()
+
+
+def raise_for_status(response: httpx.Response, *, creating: bool = False, secret: str | None = None) -> None:
+    """Raise the error this response means, if it is not a success."""
+    status = response.status_code
+    if status < 300:
+        return
+    message = f"HTTP {status}: {canvas_message(response, secret=secret)}"
+    if status < 400:
+        location = response.headers.get("Location", "")
+        raise CanvasAuthProblem(
+            f"Canvas redirected the request (HTTP {status} to {location or 'nowhere'}): check base_url",
+            status_code=status,
+        )
+    if is_throttled(response):
+        raise CanvasUnavailable(
+            f"throttled by Canvas ({message})",
+            status_code=status,
+            retry_after_seconds=retry_after_seconds(response),
+            request_may_have_arrived=False,
+        )
+    if status >= 500:
+        raise CanvasUnavailable(
+            message,
+            status_code=status,
+            retry_after_seconds=retry_after_seconds(response),
+            request_may_have_arrived=creating,
+        )
+    if status == 401:
+        reason = "rejected the token" if "www-authenticate" in response.headers else "denied permission"
+        raise CanvasAuthProblem(f"Canvas {reason} ({message})", status_code=status)
+    if status in (403, 404):
+        raise CanvasAuthProblem(f"Canvas refused access to the account ({message})", status_code=status)
+    if status in (408, 409, 425):
+        raise CanvasUnavailable(message, status_code=status, request_may_have_arrived=creating)
+    raise CanvasRejected(message, status_code=status)
+
+
+@contextmanager
+def translated_errors(*, creating: bool = False) -> Iterator[None]:
+    """Turn httpx transport errors into `CanvasUnavailable` (the one translation boundary)."""
+    try:
+        yield
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+        raise CanvasUnavailable(
+            f"cannot reach Canvas ({error.__class__.__name__})", request_may_have_arrived=False
+        ) from None
+    except httpx.RequestError as error:
+        raise CanvasUnavailable(
+            f"connection to Canvas failed ({error.__class__.__name__})", request_may_have_arrived=creating
+        ) from None
+
+
+def json_of(response: httpx.Response) -> Any:
+    """Return the JSON body of a 2xx response; raise `CanvasProtocolError` if it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        raise CanvasProtocolError(
+            f"Canvas answered HTTP {response.status_code} with a body that is not JSON",
+            status_code=response.status_code,
+        ) from None
+
+
+def as_dict(value: Any, *, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CanvasProtocolError(f"Canvas's {what} is not a JSON object")
+    return value
+
+
+class CanvasClient:
+    """Calls to one Canvas root account's SIS Imports API."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        account_id: str,
+        token_source: TokenSource,
+        timeout_seconds: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+        stopping: threading.Event | None = None,
+        on_response: Callable[[str], None] | None = None,
+        proxy: str | None = None,
+    ) -> None:
+        self.on_response = on_response
+        self.base_url = httpx.URL(base_url.rstrip("/") + "/")
+        self.account_path = f"api/v1/accounts/{quote(account_id, safe=':')}"
+        self.token_source = token_source
+        self.stopping = stopping
+        self._token: Token | None = None
+        self._lock = threading.Lock()
+        timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 15.0))
+        self.http = httpx.Client(
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+            headers={"User-Agent": f"sis-watcher/{__version__}", "Accept": "application/json"},
+            trust_env=False,
+            proxy=proxy,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def token(self) -> Token:
+        """Return the current token, loading it on first use (raises `TokenUnavailable`)."""
+        with self._lock:
+            if self._token is None:
+                loaded = self.token_source.load()
+                register_secret(loaded.token.reveal())
+                self._token = loaded.token
+            return self._token
+
+    def reload_token(self) -> None:
+        """Forget the token so the next request reads it again from its source."""
+        with self._lock:
+            self._token = None
+
+    def count(self, status: str) -> None:
+        if self.on_response is not None:
+            self.on_response(status)
+
+    def url(self, path: str) -> httpx.URL:
+        return self.base_url.join(path)
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token().reveal()}"}
+
+    def request(
+        self,
+        method: str,
+        url: httpx.URL,
+        *,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        creating: bool = False,
+        content: Iterator[bytes] | None = None,
+    ) -> httpx.Response:
+        """Send one request to Canvas's own origin; translate every failure."""
+        if not same_origin(url, self.base_url):
+            raise CanvasProtocolError("refusing to send the token to another host than canvas.base_url")
+        all_headers = {**(headers or {}), **self.auth_headers()}
+        try:
+            with translated_errors(creating=creating):
+                response = self.http.request(method, url, params=params, headers=all_headers, content=content)
+        except CanvasUnavailable:
+            self.count("error")
+            raise
+        self.count(str(response.status_code))
+        raise_for_status(response, creating=creating, secret=self.token().reveal())
+        return response
+
+    def get_json(self, path: str, *, params: dict[str, str] | None = None) -> Any:
+        return json_of(self.request("GET", self.url(path), params=params))
+
+    def whoami(self) -> dict[str, Any]:
+        """Return the token's user (`GET /api/v1/users/self`)."""
+        return as_dict(self.get_json("api/v1/users/self"), what="user")
+
+    def get_account(self) -> dict[str, Any]:
+        """Return the configured account (`GET /api/v1/accounts/:id`)."""
+        return as_dict(self.get_json(self.account_path), what="account")
+
+    def upload_body(self, zip_path: Path) -> Iterator[bytes]:
+        """Yield the zip in chunks, stopping early (an incomplete body) when shutdown starts."""
+        with zip_path.open("rb") as reader:
+            while chunk := reader.read(UPLOAD_CHUNK):
+                if self.stopping is not None and self.stopping.is_set():
+                    raise Stopping("upload interrupted by shutdown")
+                yield chunk
+
+    def create_import(self, zip_path: Path, *, params: dict[str, str]) -> dict[str, Any]:
+        """
+        POST the zip as a raw body (`Content-Type: application/zip`, `extension=zip`).
+
+        Returns the new SisImport. Raises `CanvasUnavailable` with `request_may_have_arrived`
+        telling whether Canvas may have created an import anyway.
+        """
+        query = {"import_type": "instructure_csv", "extension": "zip", **params}
+        headers = {"Content-Type": "application/zip", "Content-Length": str(zip_path.stat().st_size)}
+        response = self.request(
+            "POST",
+            self.url(f"{self.account_path}/sis_imports"),
+            params=query,
+            creating=True,
+            content=self.upload_body(zip_path),
+            headers=headers,
+        )
+        created = as_dict(json_of(response), what="new import")
+        if not isinstance(created.get("id"), int):
+            raise CanvasProtocolError("Canvas's new import has no id", status_code=response.status_code)
+        return created
+
+    def get_import(self, import_id: int) -> dict[str, Any]:
+        """Return one SisImport (`GET .../sis_imports/:id`)."""
+        return as_dict(self.get_json(f"{self.account_path}/sis_imports/{import_id}"), what="import")
+
+    def paginate(self, path: str, *, params: dict[str, str], key: str) -> list[dict[str, Any]]:
+        """Return every item of a wrapped, Link-paginated list (`{"<key>": [...]}`)."""
+        items: list[dict[str, Any]] = []
+        url: httpx.URL | None = self.url(path)
+        query: dict[str, str] | None = {**params, "per_page": "100"}
+        for _ in range(MAX_PAGES):
+            if url is None:
+                break
+            response = self.request("GET", url, params=query)
+            body = json_of(response)
+            page = body.get(key) if isinstance(body, dict) else body
+            if not isinstance(page, list):
+                raise CanvasProtocolError(f"Canvas's list has no {key!r} array")
+            items.extend(item for item in page if isinstance(item, dict))
+            following = response.links.get("next", {}).get("url")
+            url = httpx.URL(urljoin(str(response.url), following)) if following and page else None
+            query = None
+        return items
+
+    def list_imports(self, *, created_since: datetime) -> list[dict[str, Any]]:
+        """Return the imports created after `created_since` (strictly), newest first."""
+        return self.paginate(
+            f"{self.account_path}/sis_imports",
+            params={"created_since": isoformat(created_since)},
+            key="sis_imports",
+        )
+
+    def list_import_errors(self, import_id: int) -> list[dict[str, Any]]:
+        """Return every error row of one import (`GET .../sis_imports/:id/errors`)."""
+        return self.paginate(
+            f"{self.account_path}/sis_imports/{import_id}/errors", params={}, key="sis_import_errors"
+        )
+
+    def download(self, url: str, target: Path, *, max_bytes: int = 256 << 20) -> None:
+        """
+        Download a file Canvas links to (the errors attachment) into `target`, atomically.
+
+        Redirects are followed by hand: the token goes only to `canvas.base_url`'s origin and
+        never to the storage host a redirect points at.
+        """
+        current = httpx.URL(urljoin(str(self.base_url), url))
+        for _ in range(MAX_REDIRECTS + 1):
+            headers = self.auth_headers() if same_origin(current, self.base_url) else {}
+            plain = current.scheme != "https" and not is_loopback_host(current.host)
+            if plain and not same_origin(current, self.base_url):
+                raise CanvasProtocolError("refusing to download the errors file over plain http")
+            with translated_errors():
+                with self.http.stream("GET", current, headers=headers) as response:
+                    self.count(str(response.status_code))
+                    if response.is_redirect:
+                        location = response.headers.get("Location", "")
+                        current = httpx.URL(urljoin(str(current), location))
+                        continue
+                    if response.status_code >= 300:
+                        response.read()
+                        raise_for_status(response, secret=self.token().reveal())
+                    data = bytearray()
+                    for chunk in response.iter_bytes():
+                        data.extend(chunk)
+                        if len(data) > max_bytes:
+                            raise CanvasProtocolError("the errors file is larger than expected")
+            atomic_write_bytes(target, bytes(data))
+            return
+        raise CanvasProtocolError("too many redirects downloading the errors file")

@@ -1,0 +1,146 @@
+"""
+`sis-watcher status`: how things stand, read from the folders (works while the daemon runs).
+
+The queue lock says whether a daemon is running; `queue/.status.json` what it is doing and
+whether uploads are paused; the queue's manifests the batches waiting and the one in flight
+with Canvas's progress; the newest batches in done/ and failed/ their outcomes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+from sis_watcher.batch.folders import batch_folders, staged_folders
+from sis_watcher.batch.lock import lock_owner
+from sis_watcher.batch.manifest import Manifest, ManifestUnreadable, load_manifest
+from sis_watcher.config.settings import Config
+from sis_watcher.intake.readiness import scan
+from sis_watcher.ops.status_file import read_status
+
+RECENT = 5
+IN_FLIGHT_STATES = ("zipped", "uploading", "importing", "reporting", "done", "failed")
+
+
+def summary(batch_dir: Path) -> dict[str, Any]:
+    """Return the facts `status` shows for one batch folder."""
+    try:
+        manifest: Manifest | None = load_manifest(batch_dir)
+    except (ManifestUnreadable, OSError):
+        manifest = None
+    if manifest is None:
+        return {"batch_id": batch_dir.name, "state": "unknown (no readable manifest)"}
+    last = manifest.history[-1].at if manifest.history else manifest.sealed_at
+    return {
+        "batch_id": manifest.batch_id,
+        "state": manifest.state.value,
+        "files": [entry.name for entry in manifest.files],
+        "import_id": manifest.canvas.import_id,
+        "workflow_state": manifest.canvas.workflow_state,
+        "progress": manifest.canvas.progress,
+        "result": manifest.outcome.result,
+        "reason": manifest.outcome.reason,
+        "updated_at": last,
+    }
+
+
+def summaries(root: Path, *, newest: int | None = None) -> list[dict[str, Any]]:
+    """Return the summaries of `root`'s batches (the `newest` last ones, newest first)."""
+    try:
+        folders = batch_folders(root)
+    except OSError as error:
+        return [{"batch_id": "?", "state": f"unreadable folder {root}: {error.strerror or error}"}]
+    if newest is None:
+        return [summary(path) for path in folders]
+    return [summary(path) for path in reversed(folders[-newest:])]
+
+
+def collect(config: Config) -> dict[str, Any]:
+    """Return the whole status as a JSON-ready dict (unreadable folders are said, not raised)."""
+    folders = config.folders
+    try:
+        owner = lock_owner(folders.queue)
+    except OSError:
+        owner = -1  # the lock cannot be read: a daemon may be running
+    written = read_status(folders.queue) if owner is not None else None
+    paused = written.get("paused") if written else None
+    queued = summaries(folders.queue)
+    with contextlib.suppress(OSError):
+        queued += [
+            {"batch_id": path.name.removeprefix(".sealing-"), "state": "sealing (not finished)"}
+            for path in staged_folders(folders.queue)
+        ]
+    in_flight = next((item for item in queued if item["state"] in IN_FLIGHT_STATES), None)
+    if owner is None:
+        state = "stopped"
+    elif paused:
+        state = "paused"
+    elif in_flight is not None or queued:
+        state = "working"
+    else:
+        state = "idle"
+    try:
+        waiting = sorted(scan(folders.drop, config.intake).files)
+    except OSError:
+        waiting = None
+    return {
+        "daemon": {
+            "state": state,
+            "pid": owner if owner and owner > 0 else None,
+            "activity": written.get("activity") if written else None,
+            "paused": paused,
+            "intake_problem": written.get("intake_problem") if written else None,
+        },
+        "in_flight": in_flight,
+        "queue": queued,
+        "drop": {"folder": str(folders.drop), "files": waiting},
+        "done": summaries(folders.done, newest=RECENT),
+        "failed": summaries(folders.failed, newest=RECENT),
+    }
+
+
+def daemon_lines(daemon: dict[str, Any]) -> list[str]:
+    """Return the lines about the daemon itself: state, pid, activity, problems."""
+    lines = [f"daemon:   {daemon['state']}" + (f" (pid {daemon['pid']})" if daemon["pid"] else "")]
+    labels = (("activity", "activity:"), ("paused", "paused:  "), ("intake_problem", "intake:  "))
+    lines += [f"{label} {daemon[key]}" for key, label in labels if daemon[key]]
+    return lines
+
+
+def flight_line(flight: dict[str, Any]) -> str:
+    """Return the line about the batch in flight, with Canvas's progress once it has an import."""
+    canvas = ""
+    if flight.get("import_id"):
+        progress = flight.get("progress") or 0
+        canvas = f", Canvas import {flight['import_id']}: {flight.get('workflow_state')} {progress}%"
+    return f"in flight: {flight['batch_id']} ({flight['state']}{canvas})"
+
+
+def render(status: dict[str, Any], out: TextIO) -> None:
+    """Print the status for a person."""
+    lines = daemon_lines(status["daemon"])
+    if status["in_flight"]:
+        lines.append(flight_line(status["in_flight"]))
+    lines.append(f"queue:    {len(status['queue'])} batch(es)")
+    lines += [f"  {item['batch_id']}  {item['state']}" for item in status["queue"]]
+    files = status["drop"]["files"]
+    waiting = "unreadable" if files is None else f"{len(files)} file(s) waiting"
+    lines.append(f"drop:     {waiting} in {status['drop']['folder']}")
+    for title in ("done", "failed"):
+        lines.append(f"recent {title}:")
+        lines += [
+            f"  {item['batch_id']}  {item.get('updated_at') or ''}  {item.get('reason') or ''}"
+            for item in status[title]
+        ] or ["  (none)"]
+    print("\n".join(lines), file=out)
+
+
+def run_status(config: Config, *, as_json: bool, out: TextIO) -> int:
+    status = collect(config)
+    if as_json:
+        print(json.dumps(status, indent=2), file=out)
+    else:
+        render(status, out)
+    return 0

@@ -1,0 +1,123 @@
+"""
+What the pipeline tells the outside world, in one place: a fan-out of notable moments.
+
+Stages call `Monitor` methods; listeners (the status file, sd_notify's STATUS= line, alerts,
+Prometheus metrics) subclass `Listener` and override what they care about. A listener that
+raises is logged and ignored: telling the world about a problem must never become one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sis_watcher.batch.manifest import Manifest
+from sis_watcher.core.logs import get_logger
+
+log = get_logger()
+
+
+class Listener:
+    """Override the moments you care about; each default does nothing."""
+
+    def activity(self, text: str, *, queued: int | None = None, batch_id: str | None = None) -> None:
+        """The daemon's current activity changed ("idle, 0 queued", "uploading <id>")."""
+
+    def batch_sealed(self, manifest: Manifest) -> None:
+        """A batch left the drop folder for the queue."""
+
+    def batch_filed(self, manifest: Manifest, path: Path) -> None:
+        """A batch ended in done/ or failed/ (`manifest.outcome` says which and why)."""
+
+    def import_progress(self, manifest: Manifest) -> None:
+        """Canvas reported a new state or progress for the in-flight import."""
+
+    def import_stuck(self, manifest: Manifest, seconds: float) -> None:
+        """The import has not finished after `poll.warn_after_seconds`."""
+
+    def uploads_paused(self, reason: str) -> None:
+        """Canvas refused the token or permissions: uploads wait for a fix."""
+
+    def uploads_resumed(self) -> None:
+        """Canvas accepted the token again after a pause."""
+
+    def retries_stuck(self, manifest: Manifest, seconds: float, reason: str) -> None:
+        """A batch has been failing transiently (Canvas unreachable, disk full) for long."""
+
+    def retries_recovered(self, manifest: Manifest) -> None:
+        """A batch that was stuck in retries moved on."""
+
+    def retry_scheduled(self, step: str) -> None:
+        """A request is being retried after a transient failure."""
+
+    def canvas_response(self, status: str) -> None:
+        """Canvas answered a request with this status code (or `error` for no answer)."""
+
+    def intake_problem(self, reason: str) -> None:
+        """The drop folder or its observer is unusable; intake keeps retrying."""
+
+    def intake_recovered(self) -> None:
+        """Intake works again after a problem."""
+
+    def stage_died(self, stage: str) -> None:
+        """A stage thread ended unexpectedly; the daemon is about to exit."""
+
+
+class Monitor(Listener):
+    """A listener that calls every registered listener in turn, isolating their failures."""
+
+    def __init__(self, listeners: Sequence[Listener] = ()) -> None:
+        self.listeners = list(listeners)
+
+    def add(self, listener: Listener) -> None:
+        self.listeners.append(listener)
+
+    def fan_out(self, moment: str, *args: Any, **kwargs: Any) -> None:
+        for listener in self.listeners:
+            try:
+                getattr(listener, moment)(*args, **kwargs)
+            except Exception:
+                log.exception("monitor.listener_failed", listener=type(listener).__name__, moment=moment)
+
+    def activity(self, text: str, *, queued: int | None = None, batch_id: str | None = None) -> None:
+        self.fan_out("activity", text, queued=queued, batch_id=batch_id)
+
+    def batch_sealed(self, manifest: Manifest) -> None:
+        self.fan_out("batch_sealed", manifest)
+
+    def batch_filed(self, manifest: Manifest, path: Path) -> None:
+        self.fan_out("batch_filed", manifest, path)
+
+    def import_progress(self, manifest: Manifest) -> None:
+        self.fan_out("import_progress", manifest)
+
+    def import_stuck(self, manifest: Manifest, seconds: float) -> None:
+        self.fan_out("import_stuck", manifest, seconds)
+
+    def uploads_paused(self, reason: str) -> None:
+        self.fan_out("uploads_paused", reason)
+
+    def uploads_resumed(self) -> None:
+        self.fan_out("uploads_resumed")
+
+    def retries_stuck(self, manifest: Manifest, seconds: float, reason: str) -> None:
+        self.fan_out("retries_stuck", manifest, seconds, reason)
+
+    def retries_recovered(self, manifest: Manifest) -> None:
+        self.fan_out("retries_recovered", manifest)
+
+    def retry_scheduled(self, step: str) -> None:
+        self.fan_out("retry_scheduled", step)
+
+    def canvas_response(self, status: str) -> None:
+        self.fan_out("canvas_response", status)
+
+    def intake_problem(self, reason: str) -> None:
+        self.fan_out("intake_problem", reason)
+
+    def intake_recovered(self) -> None:
+        self.fan_out("intake_recovered")
+
+    def stage_died(self, stage: str) -> None:
+        self.fan_out("stage_died", stage)

@@ -1,0 +1,275 @@
+"""
+Prometheus metrics and a health check for the running daemon (optional: `metrics.enabled`).
+
+`Metrics` is a `Listener` that keeps its own `CollectorRegistry` (no global state: two daemons or
+two tests in one process never share a counter). `MetricsServer` serves it over plain HTTP on
+`metrics.host` (127.0.0.1 by default) from a daemon thread:
+
+    GET /metrics   Prometheus text exposition
+    GET /healthz   200 {"status": "ok"}, or 503 {"status": "unhealthy", "problems": [...]}
+                   while a stage is dead, uploads are paused or intake has a problem
+
+Metrics (counters also get Prometheus's `_created` series; `process_*` come from /proc):
+
+    sis_watcher_batches_total{result="done|failed"}    batches filed
+    sis_watcher_batches_sealed_total                   batches sealed into the queue
+    sis_watcher_retries_total{step="upload|poll"}      requests retried after a transient failure
+    sis_watcher_canvas_requests_total{status="200|...|error"}   Canvas answers by status code
+    sis_watcher_queue_depth                            batches waiting in queue/
+    sis_watcher_last_success_timestamp_seconds         when the last batch was filed under done/
+    sis_watcher_import_duration_seconds                histogram: end of upload to filing
+    sis_watcher_uploads_paused                         1 while Canvas refuses the token
+    sis_watcher_intake_problem                         1 while the drop folder is unusable
+    sis_watcher_import_stuck                           1 after poll.warn_after_seconds, until filed
+    sis_watcher_retries_stuck                          1 while a batch is stuck in retries
+    sis_watcher_healthy                                1 when /healthz answers 200
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.process_collector import ProcessCollector
+
+from sis_watcher.batch.manifest import BatchState, Manifest
+from sis_watcher.core.clock import Clock, SystemClock, parse_time
+from sis_watcher.core.logs import get_logger
+from sis_watcher.ops.events import Listener
+
+log = get_logger()
+# Canvas imports take seconds for a few rows and hours for a whole district's enrollments.
+IMPORT_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400)
+REQUEST_TIMEOUT_SECONDS = 10.0
+POLL_SECONDS = 0.2  # how soon `stop` is noticed by the serving thread
+
+
+def import_seconds(manifest: Manifest) -> float | None:
+    """
+    Return the seconds from the end of the upload to filing, or None if unknown.
+
+    The start is `upload.finished_at` (else Canvas's `created_at`); the end is the history entry
+    that moved the batch to its final state. None without an import or readable timestamps.
+    """
+    start = manifest.upload.finished_at or manifest.canvas.created_at
+    ends = [entry.at for entry in manifest.history if entry.state == manifest.state.value]
+    if manifest.canvas.import_id is None or start is None or not ends:
+        return None
+    try:
+        seconds = (parse_time(ends[-1]) - parse_time(start)).total_seconds()
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+class Metrics(Listener):
+    """The daemon's counters and health, fed by the monitor's moments; thread-safe."""
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
+        self.registry = CollectorRegistry()
+        self.batches = self.counter("batches", "Batches filed, by result.", "result")
+        for result in ("done", "failed"):
+            self.batches.labels(result=result)
+        self.sealed = self.counter("batches_sealed", "Batches sealed into the queue.")
+        self.retries = self.counter("retries", "Requests retried after a transient failure.", "step")
+        self.canvas_requests = self.counter("canvas_requests", "Canvas answers by status code.", "status")
+        self.queue_depth = self.gauge("queue_depth", "Batches waiting in the queue.")
+        self.last_success = self.gauge(
+            "last_success_timestamp_seconds", "Unix time of the last batch filed under done/."
+        )
+        self.import_duration = Histogram(
+            "sis_watcher_import_duration_seconds",
+            "Seconds from the end of the upload to filing.",
+            buckets=IMPORT_BUCKETS,
+            registry=self.registry,
+        )
+        self.paused = self.gauge("uploads_paused", "1 while Canvas refuses the token.")
+        self.intake_trouble = self.gauge("intake_problem", "1 while intake has a problem.")
+        self.import_stuck_flag = self.gauge("import_stuck", "1 while an import is stuck.")
+        self.retries_stuck_flag = self.gauge("retries_stuck", "1 while a batch is stuck in retries.")
+        healthy = self.gauge("healthy", "1 when /healthz answers 200.")
+        healthy.set_function(lambda: 0.0 if self.problems() else 1.0)
+        ProcessCollector(registry=self.registry)
+        self.lock = threading.Lock()
+        self.paused_reason: str | None = None
+        self.intake_reason: str | None = None
+        self.dead_stages: list[str] = []
+
+    def counter(self, name: str, text: str, *labels: str) -> Counter:
+        return Counter(f"sis_watcher_{name}", text, labels, registry=self.registry)
+
+    def gauge(self, name: str, text: str) -> Gauge:
+        return Gauge(f"sis_watcher_{name}", text, registry=self.registry)
+
+    def problems(self) -> list[str]:
+        """Return why the daemon is unhealthy (empty when healthy)."""
+        with self.lock:
+            found = [f"stage {stage} died" for stage in self.dead_stages]
+            if self.paused_reason is not None:
+                found.append(f"uploads paused: {self.paused_reason}")
+            if self.intake_reason is not None:
+                found.append(f"intake problem: {self.intake_reason}")
+            return found
+
+    def exposition(self) -> bytes:
+        """Return the registry in Prometheus's text format."""
+        return generate_latest(self.registry)
+
+    def activity(self, text: str, *, queued: int | None = None, batch_id: str | None = None) -> None:
+        if queued is not None:
+            self.queue_depth.set(queued)
+
+    def batch_sealed(self, manifest: Manifest) -> None:
+        self.sealed.inc()
+
+    def batch_filed(self, manifest: Manifest, path: Path) -> None:
+        done = manifest.state is BatchState.DONE
+        self.batches.labels(result="done" if done else "failed").inc()
+        if done:
+            self.last_success.set(self.clock.now().timestamp())
+        seconds = import_seconds(manifest)
+        if seconds is not None:
+            self.import_duration.observe(seconds)
+        self.import_stuck_flag.set(0)
+
+    def import_stuck(self, manifest: Manifest, seconds: float) -> None:
+        self.import_stuck_flag.set(1)
+
+    def uploads_paused(self, reason: str) -> None:
+        with self.lock:
+            self.paused_reason = reason
+        self.paused.set(1)
+
+    def uploads_resumed(self) -> None:
+        with self.lock:
+            self.paused_reason = None
+        self.paused.set(0)
+
+    def retries_stuck(self, manifest: Manifest, seconds: float, reason: str) -> None:
+        self.retries_stuck_flag.set(1)
+
+    def retries_recovered(self, manifest: Manifest) -> None:
+        self.retries_stuck_flag.set(0)
+
+    def retry_scheduled(self, step: str) -> None:
+        self.retries.labels(step=step).inc()
+
+    def canvas_response(self, status: str) -> None:
+        self.canvas_requests.labels(status=status).inc()
+
+    def intake_problem(self, reason: str) -> None:
+        with self.lock:
+            self.intake_reason = reason
+        self.intake_trouble.set(1)
+
+    def intake_recovered(self) -> None:
+        with self.lock:
+            self.intake_reason = None
+        self.intake_trouble.set(0)
+
+    def stage_died(self, stage: str) -> None:
+        with self.lock:
+            if stage not in self.dead_stages:
+                self.dead_stages.append(stage)
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Answers GET /metrics and GET /healthz; anything else is 404."""
+
+    server: MetricsHTTPServer
+    timeout = REQUEST_TIMEOUT_SECONDS
+
+    def do_GET(self) -> None:
+        metrics = self.server.metrics
+        path = urlsplit(self.path).path
+        if path == "/metrics":
+            self.reply(HTTPStatus.OK, metrics.exposition(), CONTENT_TYPE_LATEST)
+        elif path == "/healthz":
+            problems = metrics.problems()
+            document: dict[str, Any] = (
+                {"status": "unhealthy", "problems": problems} if problems else {"status": "ok"}
+            )
+            status = HTTPStatus.SERVICE_UNAVAILABLE if problems else HTTPStatus.OK
+            self.reply(status, json.dumps(document).encode(), "application/json")
+        else:
+            self.reply(HTTPStatus.NOT_FOUND, b"not found: try /metrics or /healthz\n", "text/plain")
+
+    def reply(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's parameter name
+        """No access log: a scrape every few seconds would flood the journal."""
+
+
+class MetricsHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], metrics: Metrics) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.metrics = metrics
+        super().__init__(address, Handler)
+
+
+class MetricsServer:
+    """
+    Serves `metrics` on `host`:`port` (0: any free port) from a daemon thread.
+
+    `start()` binds and returns at once; it raises `OSError` if the address cannot be bound.
+    `port` is the bound port. `stop(timeout)` stops serving and closes the socket; it is safe to
+    call twice or without `start()`.
+    """
+
+    def __init__(self, metrics: Metrics, *, host: str = "127.0.0.1", port: int = 9464) -> None:
+        self.metrics = metrics
+        self.host = host
+        self.requested_port = port
+        self.server: MetricsHTTPServer | None = None
+        self.thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1] if self.server is not None else self.requested_port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> None:
+        self.server = MetricsHTTPServer((self.host, self.requested_port), self.metrics)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": POLL_SECONDS},
+            name="metrics",
+            daemon=True,
+        )
+        self.thread.start()
+        log.info("metrics.listening", url=self.url)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        server, thread = self.server, self.thread
+        self.server = self.thread = None
+        if server is None or thread is None:
+            return
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout)

@@ -1,0 +1,130 @@
+"""
+Stage: keep Canvas's own report beside the batch and decide its outcome (reporting -> done|failed).
+
+When Canvas reported errors or warnings, its full error file is saved as `errors.csv`
+(header `sis_import_id,file,message,row`). That file is written by a delayed job and can appear
+a little after the terminal state (reference §2.5), so the import is fetched again a few times,
+`poll.interval_seconds` apart;
+if it still has no `errors_attachment`, the rows come from the paginated errors endpoint
+instead. The download follows the storage redirect without the token. If Canvas cannot be
+reached for the report, the step is retried later like any transient failure.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from sis_watcher.batch.manifest import ERRORS_NAME, BatchState, Manifest
+from sis_watcher.canvas.retry import call_with_retries
+from sis_watcher.canvas.verdict import first_messages_by_file, judge, pairs
+from sis_watcher.core.durable import atomic_write_bytes
+from sis_watcher.core.errors import CanvasAuthProblem, CanvasRejected, Stopping
+from sis_watcher.core.logs import get_logger
+from sis_watcher.pipeline.context import Pipeline
+
+log = get_logger()
+ATTACHMENT_LOOKS = 5
+FALLBACK_NAME = "canvas-errors.csv"
+
+
+def report_name(manifest: Manifest) -> str:
+    """Return `errors.csv`, or `canvas-errors.csv` if an original file already has that name."""
+    originals = {entry.name for entry in manifest.files}
+    return FALLBACK_NAME if ERRORS_NAME in originals else ERRORS_NAME
+
+
+def errors_rows_csv(rows: list[dict[str, Any]], import_id: int) -> bytes:
+    """Return Canvas's error-file layout built from the errors endpoint's rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["sis_import_id", "file", "message", "row"])
+    for row in rows:
+        writer.writerow(
+            [row.get("sis_import_id", import_id), row.get("file"), row.get("message"), row.get("row")]
+        )
+    return buffer.getvalue().encode("utf-8")
+
+
+def fetch_errors_report(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> str:
+    """Save Canvas's errors file into the batch folder; return how it was obtained."""
+    import_id = manifest.canvas.import_id
+    assert import_id is not None  # noqa: S101 - the state machine guarantees it
+    client = pipeline.client
+    target = batch_dir / report_name(manifest)
+    for look in range(ATTACHMENT_LOOKS):
+        sis_import = client.get_import(import_id)
+        attachment = sis_import.get("errors_attachment")
+        url = attachment.get("url") if isinstance(attachment, dict) else None
+        if isinstance(url, str) and url:
+            try:
+                client.download(url, target)
+            except (CanvasAuthProblem, CanvasRejected) as error:
+                # An expired storage link (403) or a file gone (404) says nothing about our token.
+                log.warning("report.download_failed", caused_by=str(error))
+                break
+            return "errors_attachment"
+        wait = pipeline.config.poll.interval_seconds
+        if look + 1 < ATTACHMENT_LOOKS and pipeline.stopping.wait(wait):
+            raise Stopping("shutdown while waiting for the errors file")
+    try:
+        rows = client.list_import_errors(import_id)
+    except (CanvasAuthProblem, CanvasRejected) as error:
+        raise ReportUnavailable(str(error)) from None
+    atomic_write_bytes(target, errors_rows_csv(rows, import_id))
+    return "errors endpoint"
+
+
+class ReportUnavailable(Exception):
+    """Canvas refused both its errors file and its errors API; the batch is filed without them."""
+
+
+def has_messages(manifest: Manifest) -> bool:
+    canvas = manifest.canvas
+    return bool(
+        canvas.processing_errors or canvas.processing_warnings or canvas.error_count or canvas.warning_count
+    )
+
+
+def conclude(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> None:
+    """Fetch the errors report if there is one, then set the outcome (`done` or `failed`)."""
+    canvas = manifest.canvas
+    if has_messages(manifest) and canvas.errors_report is None:
+        try:
+            source = call_with_retries(
+                lambda: fetch_errors_report(batch_dir, manifest, pipeline),
+                policy=pipeline.policy,
+                stopping=pipeline.stopping,
+                step="report",
+            )
+        except ReportUnavailable as error:
+            log.warning("report.unavailable", caused_by=str(error))
+        else:
+            canvas.errors_report = report_name(manifest)
+            log.info("report.saved", file=canvas.errors_report, source=source)
+            manifest.save(batch_dir)
+    sis_import = {
+        "id": canvas.import_id,
+        "workflow_state": canvas.workflow_state,
+        "processing_errors": canvas.processing_errors,
+        "processing_warnings": canvas.processing_warnings,
+        "data": {"counts": canvas.counts},
+    }
+    verdict = judge(sis_import, warnings_are_failures=pipeline.config.outcome.warnings_are_failures)
+    messages = pairs(canvas.processing_errors) + pairs(canvas.processing_warnings)
+    canvas.messages_by_file = first_messages_by_file(messages)
+    if messages:
+        log.warning(
+            "import.messages",
+            import_id=canvas.import_id,
+            errors=canvas.error_count,
+            warnings=canvas.warning_count,
+            first_by_file=canvas.messages_by_file,
+        )
+    manifest.outcome.result = verdict.result
+    manifest.outcome.reason = verdict.reason
+    state = BatchState.DONE if verdict.result == "done" else BatchState.FAILED
+    pipeline.advance(manifest, state, note=verdict.reason[:500])
+    manifest.save(batch_dir)

@@ -1,0 +1,236 @@
+"""
+Stage: check and zip a queued batch (queued -> zipped, or -> failed before any upload).
+
+1. Inspect every original: sha256, CSV type and data rows, and, unless `validation.mode` is
+   `off`, every pre-flight problem. A dropped `.zip` is inspected member by member and will be
+   uploaded as it is.
+2. `strict`: any error fails the batch here, its reason naming file, row and problem, and no
+   request reaches Canvas. `warn`: problems are logged and the batch goes on. `off`: no checks.
+3. The shrink guard (unless the batch was retried with `--force`).
+4. Zip the CSVs (the trigger file stays out: Canvas warns about every non-CSV member), in a side
+   thread while step 1 runs, so a big batch costs about the time of its validation alone.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from sis_watcher.batch.manifest import (
+    ZIP_NAME,
+    BatchState,
+    Manifest,
+    MemberEntry,
+    ProblemEntry,
+    ValidationRecord,
+    ZipMember,
+    ZipRecord,
+)
+from sis_watcher.core.errors import Stopping
+from sis_watcher.core.logs import get_logger
+from sis_watcher.pipeline.archive import ZipResult, sha256_of, write_zip
+from sis_watcher.pipeline.context import Pipeline
+from sis_watcher.pipeline.guard import describe, find_shrinks
+from sis_watcher.validation.files import FileReport, Kind, validate_file, validate_zip
+
+log = get_logger()
+PROBLEMS_KEPT = 200
+PROBLEMS_LOGGED = 50
+PROBLEMS_IN_REASON = 3
+
+
+def inspect(batch_dir: Path, manifest: Manifest, *, checks: bool) -> list[FileReport]:
+    """
+    Validate (or just type and count) every original file of the batch.
+
+    Raise OSError when one of our own batch files cannot be read: that is a local fault to
+    retry, not a verdict on the export (the `validate` command reports it instead).
+    """
+    reports = []
+    for entry in manifest.files:
+        path = batch_dir / entry.name
+        with path.open("rb"):  # missing or unreadable: a local fault (OSError), retried
+            pass
+        if manifest.source == "zip":
+            report = validate_zip(path, display_name=entry.name, checks=checks)
+        else:
+            report = validate_file(path, display_name=entry.name, checks=checks)
+        unreadable = [problem for problem in report.problems if problem.kind == Kind.UNREADABLE]
+        if unreadable:
+            raise OSError(errno.EIO, f"cannot read the batch's own file: {unreadable[0].message}", str(path))
+        reports.append(report)
+    return reports
+
+
+def record_reports(manifest: Manifest, reports: Sequence[FileReport], *, mode: str) -> ValidationRecord:
+    """Copy types, rows and problems into the manifest; return the validation record."""
+    record = ValidationRecord(mode=mode)
+    for entry, report in zip(manifest.files, reports, strict=True):
+        entry.bytes = report.bytes
+        entry.csv_type = report.csv_type
+        entry.rows = report.rows if manifest.source == "csv" else None
+        if manifest.source == "zip":
+            entry.members = [
+                MemberEntry(
+                    name=member.name.removeprefix(f"{report.name}:"),
+                    bytes=member.bytes,
+                    csv_type=member.csv_type,
+                    rows=member.rows,
+                )
+                for member in report.members
+            ]
+        record.errors += report.error_count
+        record.warnings += report.warning_count
+    stored = [problem for report in reports for problem in report.errors]
+    stored += [problem for report in reports for problem in report.warnings]
+    record.problems = [
+        ProblemEntry(
+            severity=problem.severity.value,
+            file=problem.file,
+            row=problem.row,
+            column=problem.column,
+            message=problem.message,
+        )
+        for problem in stored[:PROBLEMS_KEPT]
+    ]
+    manifest.validation = record
+    return record
+
+
+def problem_text(problem: ProblemEntry) -> str:
+    where = f"{problem.file} row {problem.row}" if problem.row is not None else problem.file
+    return f"{where}: {problem.message}"
+
+
+def validation_reason(record: ValidationRecord) -> str:
+    """Return the failure reason: how many errors, and the first few by file and row."""
+    errors = [problem for problem in record.problems if problem.severity == "error"]
+    shown = "; ".join(problem_text(problem) for problem in errors[:PROBLEMS_IN_REASON])
+    more = record.errors - min(len(errors), PROBLEMS_IN_REASON)
+    suffix = f" (and {more} more; see manifest.json validation.problems)" if more > 0 else ""
+    return f"pre-flight validation found {record.errors} error(s): {shown}{suffix}"
+
+
+def log_problems(record: ValidationRecord) -> None:
+    for problem in record.problems[:PROBLEMS_LOGGED]:
+        log.warning(
+            "validation.problem",
+            severity=problem.severity,
+            file=problem.file,
+            row=problem.row,
+            column=problem.column,
+            problem=problem.message,
+        )
+
+
+def zip_originals(
+    batch_dir: Path, manifest: Manifest, pipeline: Pipeline, cancel: threading.Event
+) -> ZipResult:
+    """Zip the batch's CSVs into batch.zip (runs beside validation; touches no manifest)."""
+    members = [(entry.name, batch_dir / entry.name) for entry in manifest.files]
+    return write_zip(
+        members,
+        batch_dir / ZIP_NAME,
+        workers=pipeline.zip_workers,
+        should_stop=lambda: pipeline.stopping.is_set() or cancel.is_set(),
+    )
+
+
+def record_zip(manifest: Manifest, result: ZipResult) -> None:
+    """Record the zip's size and checksums, and each original's sha256, in the manifest."""
+    by_name = {member.name: member for member in result.members}
+    for entry in manifest.files:
+        entry.sha256 = by_name[entry.name].sha256
+    manifest.zip = ZipRecord(
+        name=result.path.name,
+        bytes=result.bytes,
+        sha256=result.sha256,
+        members=[ZipMember(name=member.name, bytes=member.bytes) for member in result.members],
+    )
+    log.info("archive.written", zip_bytes=result.bytes, members=len(result.members))
+
+
+def use_dropped_zip(batch_dir: Path, manifest: Manifest) -> None:
+    """A dropped zip is uploaded as it is: record it as the batch's zip."""
+    entry = manifest.files[0]
+    digest = sha256_of(batch_dir / entry.name)
+    entry.sha256 = digest
+    manifest.zip = ZipRecord(
+        name=entry.name,
+        bytes=entry.bytes,
+        sha256=digest,
+        members=[ZipMember(name=member.name, bytes=member.bytes) for member in entry.members or []],
+        dropped_as_is=True,
+    )
+
+
+def refusal(manifest: Manifest, record: ValidationRecord, pipeline: Pipeline) -> str | None:
+    """Return why the batch must not be uploaded (strict validation, shrink guard), or None."""
+    config = pipeline.config
+    if config.validation.mode == "strict" and record.errors:
+        return validation_reason(record)
+    limit = config.guard.max_shrink_percent
+    if limit is None or manifest.force:
+        return None
+    shrinks = find_shrinks(
+        manifest, max_shrink_percent=limit, queue=config.folders.queue, done=config.folders.done
+    )
+    return describe(shrinks, max_shrink_percent=limit, batch_id=manifest.batch_id) if shrinks else None
+
+
+def prepare(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> None:
+    """
+    Take a queued batch to `zipped`, or to `failed` when it must not be uploaded.
+
+    The CSVs are zipped in a side thread while they are validated (deflate runs on the other
+    core); a batch refused by validation or the guard cancels the zip and keeps no zip.
+    """
+    if not manifest.files:
+        trigger = f" (only the trigger file {manifest.trigger_file})" if manifest.trigger_file else ""
+        pipeline.fail(manifest, f"the batch has no export files{trigger}")
+        return
+    mode = pipeline.config.validation.mode
+    cancel = threading.Event()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zip") as side:
+        zipping = (
+            side.submit(zip_originals, batch_dir, manifest, pipeline, cancel)
+            if manifest.source == "csv"
+            else None
+        )
+        try:
+            reports = inspect(batch_dir, manifest, checks=mode != "off")
+            record = record_reports(manifest, reports, mode=mode)
+            reason = refusal(manifest, record, pipeline)
+        except BaseException:
+            cancel.set()
+            raise
+        if reason is not None:
+            cancel.set()
+        result = finish_zipping(zipping, cancelled=reason is not None)
+    if record.errors or record.warnings:
+        log.warning("validation.finished", errors=record.errors, warnings=record.warnings, mode=mode)
+        log_problems(record)
+    if reason is not None:
+        (batch_dir / ZIP_NAME).unlink(missing_ok=True)
+        pipeline.fail(manifest, reason)
+        return
+    if result is None:
+        use_dropped_zip(batch_dir, manifest)
+    else:
+        record_zip(manifest, result)
+    pipeline.advance(manifest, BatchState.ZIPPED)
+
+
+def finish_zipping(zipping: Future[ZipResult] | None, *, cancelled: bool) -> ZipResult | None:
+    """Wait for the side zip; a zip stopped because the batch was refused is not an error."""
+    if zipping is None:
+        return None
+    try:
+        return zipping.result()
+    except (Stopping, OSError):
+        if cancelled:  # the batch is refused anyway; a zip it no longer needs may fail
+            return None
+        raise

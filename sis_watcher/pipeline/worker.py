@@ -1,0 +1,226 @@
+"""
+The worker: one batch at a time, oldest first, each driven from its recorded state to the end.
+
+    queued -> zipped -> uploading -> importing -> reporting -> done | failed -> filed
+
+Order matters (users before enrollments), so a batch that cannot go on blocks the ones after
+it rather than being skipped. What stops a batch, and what then:
+
+- Canvas refuses the token or permission (401, 403, 404): uploads pause; the token is re-read
+  and the step tried again at least every minute; no batch is failed for it.
+- Canvas unreachable, 5xx, throttled, past `retry.max_elapsed_seconds`: the batch stays where it
+  is and the step is tried again after `retry.max_backoff_seconds`; never failed for it.
+- A local fault (disk full, permission denied, a vanished folder): logged as
+  `batch.step_failed`, the batch stays, the step is retried with backoff; nothing is deleted.
+- Canvas rejects the upload (400, 422), validation or the shrink guard says no, or the import
+  ends badly: the batch is failed and filed under failed/ with the reason.
+In `once` mode the first three end the run instead (exit 1), leaving the batch queued.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import structlog
+
+from sis_watcher.batch.folders import batch_folders, file_away, open_batch
+from sis_watcher.batch.manifest import BatchState, Manifest, ManifestUnreadable
+from sis_watcher.batch.quarantine import quarantine
+from sis_watcher.core.errors import (
+    CanvasAuthProblem,
+    CanvasRejected,
+    CanvasUnavailable,
+    Stopping,
+    TokenUnavailable,
+)
+from sis_watcher.core.logs import get_logger
+from sis_watcher.pipeline.conclude import conclude
+from sis_watcher.pipeline.context import Pipeline
+from sis_watcher.pipeline.guard import record_success
+from sis_watcher.pipeline.poll import poll
+from sis_watcher.pipeline.prepare import prepare
+from sis_watcher.pipeline.upload import upload
+
+log = get_logger()
+AUTH_RETRY_SECONDS = 60.0
+LOCAL_FAULT_FIRST_WAIT = 5.0
+IDLE_RECHECK_SECONDS = 5.0
+
+
+class Incomplete(Exception):
+    """`once` cannot finish a batch now (paused, unreachable, local fault); it stays queued."""
+
+
+class Worker:
+    """Drives the queue; `run` is the worker thread's body."""
+
+    def __init__(self, *, pipeline: Pipeline, wake: threading.Event, once: bool = False) -> None:
+        self.pipeline = pipeline
+        self.wake = wake
+        self.once = once
+        self.intake_finished = threading.Event()
+        self.filed: list[Manifest] = []
+        self.incomplete: str | None = None
+        self.paused = False
+        self.trouble_since: float | None = None
+        self.trouble_reported = False
+        self.local_fault_wait = LOCAL_FAULT_FIRST_WAIT
+
+    @property
+    def failed_count(self) -> int:
+        return sum(1 for manifest in self.filed if manifest.state is BatchState.FAILED)
+
+    def run(self) -> None:
+        """Process batches until stopped (or, in `once` mode, until the queue is empty)."""
+        try:
+            while not self.pipeline.stopping.is_set():
+                # Read "intake finished" before listing: a batch sealed in between is then seen.
+                intake_done = self.intake_finished.is_set()
+                queued = batch_folders(self.pipeline.config.folders.queue)
+                if not queued:
+                    if self.once and intake_done:
+                        return
+                    self.pipeline.monitor.activity("idle, 0 queued", queued=0)
+                    self.wake.wait(IDLE_RECHECK_SECONDS)
+                    self.wake.clear()
+                    continue
+                self.pipeline.monitor.activity(f"working, {len(queued)} queued", queued=len(queued))
+                self.attempt(queued[0])
+        except Incomplete:
+            return
+        except Stopping:
+            if self.once and self.incomplete is None:
+                self.incomplete = "stopped before every batch was processed"
+            return
+
+    def attempt(self, batch_dir: Path) -> None:
+        """Try to take one batch to the end, handling every way it can be held up."""
+        with structlog.contextvars.bound_contextvars(batch_id=batch_dir.name):
+            try:
+                self.process(batch_dir)
+            except (CanvasAuthProblem, TokenUnavailable) as error:
+                self.pause(str(error))
+            except (CanvasUnavailable, CanvasRejected) as error:
+                # CanvasRejected here came from a GET (only the upload's POST is a verdict, in
+                # `step`): a proxy's odd 4xx is no reason to fail a batch Canvas may be importing.
+                log.error(
+                    "batch.retry_later",
+                    caused_by=str(error),
+                    retry_in=self.pipeline.policy.max_backoff_seconds,
+                )
+                self.held_up(batch_dir, str(error), wait=self.pipeline.policy.max_backoff_seconds)
+            except OSError as error:
+                log.error(
+                    "batch.step_failed", caused_by=f"{error.__class__.__name__}: {error}", errno=error.errno
+                )
+                self.held_up(batch_dir, f"local fault: {error}", wait=self.local_fault_wait)
+                self.local_fault_wait = min(
+                    self.local_fault_wait * 2, self.pipeline.policy.max_backoff_seconds
+                )
+
+    def process(self, batch_dir: Path) -> None:
+        """Run the batch's remaining steps, file it, and report it."""
+        pipeline = self.pipeline
+        try:
+            manifest = open_batch(batch_dir, drop=pipeline.config.folders.drop, now=pipeline.clock.now())
+        except ManifestUnreadable as error:
+            manifest = quarantine(batch_dir, reason=str(error), pipeline=pipeline)
+        if manifest is None:
+            return
+        while not manifest.state.is_final:
+            self.step(batch_dir, manifest)
+            self.resume_if_paused()
+        self.finish(batch_dir, manifest)
+
+    def step(self, batch_dir: Path, manifest: Manifest) -> None:
+        """Run the one step the batch's state calls for, saving the manifest after it."""
+        pipeline = self.pipeline
+        state = manifest.state
+        if state is BatchState.QUEUED:
+            pipeline.monitor.activity(f"checking and zipping {manifest.batch_id}", batch_id=manifest.batch_id)
+            prepare(batch_dir, manifest, pipeline)
+            manifest.save(batch_dir)
+        elif state in (BatchState.ZIPPED, BatchState.UPLOADING):
+            try:
+                upload(batch_dir, manifest, pipeline)
+            except CanvasRejected as error:
+                pipeline.fail(manifest, f"Canvas refused the upload: {error}")
+                manifest.save(batch_dir)
+        elif state is BatchState.IMPORTING:
+            poll(batch_dir, manifest, pipeline)
+        else:
+            conclude(batch_dir, manifest, pipeline)
+
+    def finish(self, batch_dir: Path, manifest: Manifest) -> None:
+        """File a finished batch into done/ or failed/ and tell the world."""
+        config = self.pipeline.config
+        if manifest.state is BatchState.DONE:
+            if not config.keep_zip and manifest.zip is not None and not manifest.zip.dropped_as_is:
+                (batch_dir / manifest.zip.name).unlink(missing_ok=True)
+            record_success(manifest, queue=config.folders.queue, done=config.folders.done)
+        path = file_away(batch_dir, manifest, folders=config.folders)
+        self.filed.append(manifest)
+        self.settled(manifest)
+        log_method = log.info if manifest.state is BatchState.DONE else log.error
+        log_method(
+            "batch.filed",
+            result=manifest.outcome.result,
+            reason=manifest.outcome.reason,
+            path=str(path),
+            import_id=manifest.canvas.import_id,
+        )
+        self.pipeline.monitor.batch_filed(manifest, path)
+
+    def pause(self, reason: str) -> None:
+        """Canvas refused the token or permission: wait, re-read the token, try again."""
+        if self.once:
+            self.incomplete = f"uploads paused: {reason}"
+            log.error("upload.paused", reason=reason)
+            raise Incomplete(reason)
+        if not self.paused:
+            self.paused = True
+            log.error("upload.paused", reason=reason)
+            self.pipeline.monitor.uploads_paused(reason)
+            self.pipeline.monitor.activity(f"paused: {reason}")
+        self.pipeline.client.reload_token()
+        wait = min(AUTH_RETRY_SECONDS, self.pipeline.policy.max_backoff_seconds)
+        if self.pipeline.stopping.wait(wait):
+            raise Stopping("shutdown while paused")
+
+    def resume_if_paused(self) -> None:
+        if self.paused:
+            self.paused = False
+            log.info("upload.resumed")
+            self.pipeline.monitor.uploads_resumed()
+
+    def held_up(self, batch_dir: Path, reason: str, *, wait: float) -> None:
+        """A transient or local fault: remember since when, alert if long, wait, try again."""
+        if self.once:
+            self.incomplete = reason
+            raise Incomplete(reason)
+        now = self.pipeline.clock.monotonic()
+        if self.trouble_since is None:
+            self.trouble_since = now
+        elapsed = now - self.trouble_since
+        limit = self.pipeline.config.alerts.retries_stuck_after_seconds
+        if elapsed >= limit and not self.trouble_reported:
+            self.trouble_reported = True
+            try:
+                manifest = open_batch(
+                    batch_dir, drop=self.pipeline.config.folders.drop, now=self.pipeline.clock.now()
+                )
+            except (OSError, ManifestUnreadable):
+                manifest = None
+            if manifest is not None:
+                self.pipeline.monitor.retries_stuck(manifest, elapsed, reason)
+        if self.pipeline.stopping.wait(wait):
+            raise Stopping("shutdown while waiting to retry")
+
+    def settled(self, manifest: Manifest) -> None:
+        """The batch moved on: clear the trouble bookkeeping."""
+        if self.trouble_reported:
+            self.pipeline.monitor.retries_recovered(manifest)
+        self.trouble_since = None
+        self.trouble_reported = False
+        self.local_fault_wait = LOCAL_FAULT_FIRST_WAIT

@@ -1,8 +1,9 @@
 """
 The `sis-watcher` command: argument parsing, logging set-up, and exit codes. Nothing else.
 
-Commands (DESIGN.md "Command line"): run, once, validate, check, status, retry, demo, simulator.
-Exit codes are in `exit_codes.py`: 0 ok, 1 failure, 2 bad config or usage, 3 killed.
+Each command is one module in `sis_watcher.commands` (README "Commands"): run, once, validate,
+check, status, retry, demo, simulator. Exit codes are in `core.exit_codes`: 0 ok, 1 failure,
+2 bad config or usage, 3 killed.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from pathlib import Path
 from typing import TextIO
 
 from sis_watcher import __version__
-from sis_watcher.config.settings import Config, load
-from sis_watcher.core import logs
-from sis_watcher.core.clock import SystemClock
-from sis_watcher.core.errors import ConfigError, LockHeld, RetryRefused, TokenUnavailable
-from sis_watcher.core.exit_codes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from sis_watcher.config.load import load
+from sis_watcher.config.settings import Config
+from sis_watcher.core.errors import ConfigError
+from sis_watcher.core.exit_codes import EXIT_CONFIG, EXIT_FAILURE
 
 REPORT_COMMANDS = ("validate", "status")
 
@@ -74,23 +74,13 @@ def load_config(path: Path, err: TextIO) -> Config | None:
         return None
 
 
-def run_daemon(config: Config, *, once: bool, err: TextIO) -> int:
-    from sis_watcher.daemon.service import Daemon  # noqa: PLC0415 - keeps `validate` and `--help` fast
-
-    logs.configure(fmt=config.logging.format, level=config.logging.level)
-    try:
-        return Daemon(config, once=once).run()
-    except (LockHeld, TokenUnavailable) as error:
-        print(f"sis-watcher: {error}", file=err)
-        logs.get_logger().error("daemon.refused_to_start", reason=str(error))
-        return EXIT_CONFIG
-
-
 def command_with_config(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     config = load_config(arguments.config, err)
     if config is None:
         return EXIT_CONFIG
     if arguments.command in ("run", "once"):
+        from sis_watcher.commands.run import run_daemon  # noqa: PLC0415 - each command loads what it needs
+
         return run_daemon(config, once=arguments.command == "once", err=err)
     if arguments.command == "check":
         from sis_watcher.commands.check import run_check  # noqa: PLC0415
@@ -100,17 +90,9 @@ def command_with_config(arguments: argparse.Namespace, out: TextIO, err: TextIO)
         from sis_watcher.commands.status import run_status  # noqa: PLC0415
 
         return run_status(config, as_json=arguments.json, out=out)
-    from sis_watcher.batch.requeue import retry_batch  # noqa: PLC0415
+    from sis_watcher.commands.retry import run_retry  # noqa: PLC0415
 
-    try:
-        target = retry_batch(
-            config.folders, arguments.batch_id, force=arguments.force, now=SystemClock().now()
-        )
-    except (RetryRefused, OSError) as error:
-        print(f"sis-watcher retry: {error}", file=err)
-        return EXIT_CONFIG
-    print(f"{arguments.batch_id} is back in the queue: {target}", file=out)
-    return EXIT_OK
+    return run_retry(config, arguments.batch_id, force=arguments.force, out=out, err=err)
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -121,7 +103,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     if arguments.command in REPORT_COMMANDS and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `validate ... | head` ends quietly
     if arguments.command == "validate":
-        from sis_watcher.validation.files import run_validate  # noqa: PLC0415
+        from sis_watcher.commands.validate import run_validate  # noqa: PLC0415
 
         return run_validate(arguments.paths, as_json=arguments.json, out=out)
     if arguments.command == "demo":

@@ -12,7 +12,7 @@ import pytest
 import structlog
 
 from sis_watcher.batch.manifest import Manifest
-from sis_watcher.config.settings import load
+from sis_watcher.config.load import load
 from sis_watcher.daemon.service import Daemon
 from sis_watcher.ops.events import Listener
 from sis_watcher.simulator.canvas import CanvasSimulator, SimulatorSettings

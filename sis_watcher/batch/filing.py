@@ -6,25 +6,19 @@ an import of unknown outcome never adopts another batch's import.
 """
 
 from __future__ import annotations
-import re
-import secrets
-import shutil
-from dataclasses import dataclass
-from datetime import UTC, datetime
+
+from datetime import datetime
 from pathlib import Path
+
+from sis_watcher.batch.ids import batch_folders
 from sis_watcher.batch.manifest import (
-    MANIFEST_NAME,
     BatchState,
-    FileEntry,
     Manifest,
     ManifestUnreadable,
-    PlannedFile,
     load_manifest,
 )
 from sis_watcher.config.settings import FolderSettings
-from sis_watcher.core.clock import isoformat
-from sis_watcher.core.durable import fsync_dir, move_dir, move_file, remove_dir, remove_temp_files
-from sis_watcher.intake.readiness import FileStat, SealPlan
+from sis_watcher.core.durable import move_dir, remove_dir, remove_temp_files
 
 
 def file_away(batch_dir: Path, manifest: Manifest, *, folders: FolderSettings) -> Path:

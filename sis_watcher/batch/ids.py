@@ -7,25 +7,11 @@ in a hidden `.sealing-<id>` folder until it is complete.
 """
 
 from __future__ import annotations
+
 import re
 import secrets
-import shutil
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from sis_watcher.batch.manifest import (
-    MANIFEST_NAME,
-    BatchState,
-    FileEntry,
-    Manifest,
-    ManifestUnreadable,
-    PlannedFile,
-    load_manifest,
-)
-from sis_watcher.config.settings import FolderSettings
-from sis_watcher.core.clock import isoformat
-from sis_watcher.core.durable import fsync_dir, move_dir, move_file, remove_dir, remove_temp_files
-from sis_watcher.intake.readiness import FileStat, SealPlan
 
 
 def new_batch_id(moment: datetime) -> str:

@@ -2,7 +2,7 @@
 `manifest.json`: everything about one batch, rewritten atomically at every state change.
 
 The batch directory is the unit of work; its manifest records how far the batch got, so a
-restart resumes it from there. The keys named in DESIGN.md are a contract with users:
+restart resumes it from there. The keys the README names are a contract with users:
 `batch_id`, `state`, `files[]` (`name`, `bytes`, `sha256`, `csv_type`, `rows`),
 `canvas.import_id`, `canvas.workflow_state`, `canvas.progress`, `canvas.processing_errors`,
 `canvas.processing_warnings`, `outcome.result`, `outcome.reason` and `history`.
@@ -136,6 +136,7 @@ class CanvasRecord(Record):
     counts: dict[str, int] = Field(default_factory=dict)
     error_count: int = 0
     warning_count: int = 0
+    error_message: str | None = None
     messages_by_file: dict[str, list[str]] = Field(default_factory=dict)
     errors_report: str | None = None
     stuck_alerted: bool = False

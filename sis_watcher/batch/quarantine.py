@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sis_watcher.batch.folder import Batch
 from sis_watcher.batch.manifest import MANIFEST_NAME, BatchState, FileEntry, Manifest
-from sis_watcher.core.clock import isoformat
+from sis_watcher.core.clock import Clock, isoformat
 from sis_watcher.core.logs import get_logger
-from sis_watcher.pipeline.context import Pipeline
 
 log = get_logger()
 UNREADABLE_NAME = "manifest.unreadable.json"
 
 
-def quarantine(batch_dir: Path, *, reason: str, pipeline: Pipeline) -> Manifest:
+def quarantine(batch_dir: Path, *, reason: str, clock: Clock) -> Batch:
     """
     Keep the unreadable manifest aside and fail the batch with a fresh one.
 
@@ -25,7 +25,7 @@ def quarantine(batch_dir: Path, *, reason: str, pipeline: Pipeline) -> Manifest:
         kept = f"; it was kept as {UNREADABLE_NAME}"
     else:
         kept = ""
-    now = pipeline.clock.now()
+    now = clock.now()
     files = sorted(
         path
         for path in batch_dir.iterdir()
@@ -39,10 +39,9 @@ def quarantine(batch_dir: Path, *, reason: str, pipeline: Pipeline) -> Manifest:
         source="zip" if zip_only else "csv",
         files=[FileEntry(name=path.name, bytes=path.stat().st_size) for path in files],
     )
-    pipeline.fail(
-        manifest,
-        f"{reason}{kept}. Check in Canvas whether this batch was imported before running `sis-watcher retry`",
+    batch = Batch(batch_dir, manifest, clock=clock)
+    batch.fail(
+        f"{reason}{kept}. Check in Canvas whether this batch was imported before running `sis-watcher retry`"
     )
-    manifest.save(batch_dir)
     log.error("batch.manifest_unreadable", reason=reason)
-    return manifest
+    return batch

@@ -7,25 +7,24 @@ no manifest gets one made from its files.
 """
 
 from __future__ import annotations
-import re
-import secrets
+
 import shutil
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+
+from sis_watcher.batch.ids import SEALING_PREFIX, batch_folders, staged_folders
 from sis_watcher.batch.manifest import (
     MANIFEST_NAME,
     BatchState,
     FileEntry,
     Manifest,
     ManifestUnreadable,
-    PlannedFile,
     load_manifest,
 )
+from sis_watcher.batch.sealing import finish_sealing, publish
 from sis_watcher.config.settings import FolderSettings
 from sis_watcher.core.clock import isoformat
-from sis_watcher.core.durable import fsync_dir, move_dir, move_file, remove_dir, remove_temp_files
-from sis_watcher.intake.readiness import FileStat, SealPlan
+from sis_watcher.core.durable import fsync_dir, remove_temp_files
 
 
 def rebuild_manifest(batch_dir: Path, *, now: datetime) -> Manifest | None:

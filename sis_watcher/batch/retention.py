@@ -12,7 +12,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sis_watcher.batch.folders import batch_folders
+from sis_watcher.batch.ids import batch_folders
 from sis_watcher.core.logs import get_logger
 
 log = get_logger()

@@ -7,25 +7,47 @@ A batch is born in `queue/.sealing-<batch-id>/`: the folder is created, a manife
 """
 
 from __future__ import annotations
-import re
-import secrets
+
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from typing import Literal
+
+from sis_watcher.batch.ids import SEALING_PREFIX, new_batch_id
 from sis_watcher.batch.manifest import (
-    MANIFEST_NAME,
     BatchState,
     FileEntry,
     Manifest,
-    ManifestUnreadable,
     PlannedFile,
-    load_manifest,
 )
 from sis_watcher.config.settings import FolderSettings
 from sis_watcher.core.clock import isoformat
-from sis_watcher.core.durable import fsync_dir, move_dir, move_file, remove_dir, remove_temp_files
-from sis_watcher.intake.readiness import FileStat, SealPlan
+from sis_watcher.core.durable import fsync_dir, move_file
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileStat:
+    """What a scan saw of one file."""
+
+    name: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @property
+    def is_zip(self) -> bool:
+        return self.name.lower().endswith(".zip")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SealPlan:
+    """Files to seal into one batch, and why now."""
+
+    kind: Literal["csv", "zip"]
+    files: tuple[FileStat, ...]
+    trigger: FileStat | None
+    reason: Literal["quiet", "trigger", "max_wait", "ready", "once"]
 
 
 def planned(seen: FileStat) -> PlannedFile:

@@ -1,7 +1,7 @@
 """
 Finding our own import again when a POST's outcome is unknown.
 
-Canvas has no idempotency key (reference §2.6). Before every POST the manifest records
+Canvas has no idempotency key (docs/canvas.md §2.6). Before every POST the manifest records
 `upload.started_at`. When the outcome is unknown (a timeout or a dropped connection after the
 body was sent, a 5xx from a gateway, or a crash between POST and recording the id), the
 uploader lists `sis_imports?created_since=<started_at minus RECOVERY_MARGIN>` and decides here:
@@ -30,7 +30,7 @@ from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
-from sis_watcher.canvas.csv_types import zip_member_is_ignored
+from sis_watcher.canvas.csv_names import zip_member_is_ignored
 from sis_watcher.canvas.verdict import TERMINAL_STATES
 
 RECOVERY_MARGIN = timedelta(minutes=5)

@@ -1,38 +1,32 @@
 """
-What an HTTP answer from Canvas means: the one place that turns statuses and transport errors
-into the exception tree of `core.errors`.
+What an HTTP answer from Canvas means, decided in one place.
+
+Statuses and transport errors become the exception tree of `core.errors` here and nowhere else.
 
 Canvas's error bodies vary in shape (a string, `{"errors": [...]}`, `{"message": ...}`); its
-throttling is a 429 or a 403 saying "Rate Limit Exceeded" (docs/canvas.md, "Throttling").
+throttling is a 429 or a 403 saying "Rate Limit Exceeded" (docs/canvas.md §4.2).
 httpx's own `map_httpcore_exceptions` is the model for `translated_errors`.
 """
 
 from __future__ import annotations
+
 import json
 import math
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urljoin
+
 import httpx
-from sis_watcher import __version__
-from sis_watcher.canvas.credentials import Token, TokenSource
-from sis_watcher.core.clock import isoformat
-from sis_watcher.core.durable import atomic_write_bytes
+
 from sis_watcher.core.errors import (
     CanvasAuthProblem,
     CanvasProtocolError,
-    CanvasRejected,
     CanvasUnavailable,
-    Stopping,
+    LookupRefused,
+    UploadRejected,
 )
-from sis_watcher.core.logs import register_secret
-from sis_watcher.core.urls import is_loopback_host
-
 
 MAX_RETRY_AFTER_SECONDS = 3600.0
 
@@ -153,7 +147,9 @@ def raise_for_status(response: httpx.Response, *, creating: bool = False, secret
         raise CanvasAuthProblem(f"Canvas refused access to the account ({message})", status_code=status)
     if status in (408, 409, 425):
         raise CanvasUnavailable(message, status_code=status, request_may_have_arrived=creating)
-    raise CanvasRejected(message, status_code=status)
+    if creating:
+        raise UploadRejected(message, status_code=status)
+    raise LookupRefused(message, status_code=status)
 
 
 @contextmanager

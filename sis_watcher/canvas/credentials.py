@@ -1,7 +1,7 @@
 """
 The Canvas token: where it comes from, and how it stays out of every log and error.
 
-Order (DESIGN.md): `$CREDENTIALS_DIRECTORY/canvas-token` (systemd `LoadCredential=`), then
+Order (README, "Configuration"): `$CREDENTIALS_DIRECTORY/canvas-token` (systemd `LoadCredential=`), then
 `canvas.token_file`, then the `CANVAS_TOKEN` environment variable. The source is read again
 each time Canvas answers 401, so a rotated token needs no restart.
 """

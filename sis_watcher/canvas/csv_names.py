@@ -6,11 +6,8 @@ only to warn when the header reads as another type than the name suggests.
 """
 
 from __future__ import annotations
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
-
-# Zip members Canvas skips without a word (IMPORT `IGNORE_FILES`, plus dot-files), reference §3.2.
+# Zip members Canvas skips without a word (IMPORT `IGNORE_FILES`, plus dot-files), docs/canvas.md §3.2.
 IGNORED_ZIP_MEMBERS = ("__MACOSX", "desktop.ini", "desktop.db")
 
 

@@ -2,7 +2,7 @@
 Every SIS CSV type Canvas accepts, as data: how Canvas recognises it and what it requires.
 
 Shared by the validator and the Canvas simulator, so the two cannot disagree. Sources are the
-importer files cited in `reference/canvas-sis-api.md` §3.3 (detection) and §5 (columns).
+importer files cited in docs/canvas.md §3.3 (detection) and §5 (columns).
 
 Detection follows Canvas exactly: only the header row counts, cells are lowercased but *not*
 trimmed (`" login_id"` matches nothing), and the first type in `IMPORT_ORDER` whose test
@@ -11,88 +11,18 @@ passes wins. The file name plays no part.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 
-Header = frozenset[str]
-
-
-def has_all(*names: str) -> Callable[[Header], bool]:
-    """Return a test true when the header has every one of `names`."""
-    return lambda header: all(name in header for name in names)
-
-
-def has_any(*names: str) -> Callable[[Header], bool]:
-    """Return a test true when the header has at least one of `names`."""
-    return lambda header: any(name in header for name in names)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CsvType:
-    """
-    One Canvas SIS importer.
-
-    `name` is Canvas's singular importer name (as in `data.supplied_batches`), `plural` its key
-    in `data.counts`. `required` is a tuple of alternatives: each inner tuple needs at least one
-    of its columns present (and non-empty in every row). `statuses` are the accepted values of
-    the `status` column, matched like Canvas: case-insensitive prefix.
-    """
-
-    name: str
-    plural: str
-    detect: Callable[[Header], bool]
-    required: tuple[tuple[str, ...], ...]
-    optional: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ("active", "deleted")
-    status_required: bool = True
-    blank_allowed: tuple[str, ...] = ()
-
-    def missing_columns(self, header: Iterable[str]) -> list[str]:
-        """Return the required column groups absent from `header`, as `a or b` strings."""
-        present = set(header)
-        return [" or ".join(group) for group in self.required if not present.intersection(group)]
-
-    def status_is_valid(self, value: str) -> bool:
-        """Return True if Canvas would accept `value` as a status (case-insensitive prefix)."""
-        lowered = value.lower()
-        return any(lowered.startswith(status) for status in self.statuses)
-
-    @property
-    def known_columns(self) -> frozenset[str]:
-        """Every column this importer reads."""
-        names = {column for group in self.required for column in group}
-        return frozenset(names | set(self.optional) | {"status"})
-
-
-def abstract_course_test(header: Header) -> bool:
-    """abstract_course: `abstract_course_id` and `short_name`, and no `course_id`."""
-    return "abstract_course_id" in header and "short_name" in header and "course_id" not in header
-
-
-LOGIN_KEYS = ("existing_user_id", "existing_integration_id", "existing_canvas_user_id")
-
-
-def user_test(header: Header) -> bool:
-    """user: `user_id` and `login_id`, and none of the login importer's `existing_*` keys."""
-    return "user_id" in header and "login_id" in header and not any(key in header for key in LOGIN_KEYS)
-
-
-def enrollment_test(header: Header) -> bool:
-    """enrollment: (`section_id` or `course_id`) and (`user_id` or `user_integration_id`)."""
-    return ("section_id" in header or "course_id" in header) and (
-        "user_id" in header or "user_integration_id" in header
-    )
-
-
-def institutional_tag_category_test(header: Header) -> bool:
-    """institutional_tag_category: `category_id` and `name`, no `tag_id`/`institutional_tag_id`."""
-    return (
-        "category_id" in header
-        and "name" in header
-        and "tag_id" not in header
-        and "institutional_tag_id" not in header
-    )
-
+from sis_watcher.canvas.csv_rules import (
+    LOGIN_KEYS,
+    CsvType,
+    abstract_course_test,
+    enrollment_test,
+    has_all,
+    has_any,
+    institutional_tag_category_test,
+    user_test,
+)
 
 IMPORT_ORDER: tuple[CsvType, ...] = (
     CsvType(
@@ -307,13 +237,12 @@ IMPORT_ORDER: tuple[CsvType, ...] = (
     ),
 )
 
+
 BY_NAME: dict[str, CsvType] = {csv_type.name: csv_type for csv_type in IMPORT_ORDER}
+
 
 # Every column some importer reads: a header cell outside this set is ignored by Canvas.
 KNOWN_COLUMNS: frozenset[str] = frozenset().union(*(csv_type.known_columns for csv_type in IMPORT_ORDER))
-
-# Zip members Canvas skips without a word (IMPORT `IGNORE_FILES`, plus dot-files), reference §3.2.
-IGNORED_ZIP_MEMBERS = ("__MACOSX", "desktop.ini", "desktop.db")
 
 
 def normalise_header(cells: Iterable[str]) -> list[str]:
@@ -332,53 +261,4 @@ def detect(cells: Iterable[str]) -> CsvType | None:
     for csv_type in IMPORT_ORDER:
         if csv_type.detect(header):
             return csv_type
-    return None
-
-
-def zip_member_is_ignored(name: str) -> bool:
-    """Return True for zip members Canvas skips silently (`__MACOSX/`, dot-files, desktop.ini)."""
-    parts = [part for part in name.split("/") if part]
-    if not parts:
-        return True
-    if parts[0] == "__MACOSX":
-        return True
-    base = parts[-1]
-    return base.startswith(".") or base in IGNORED_ZIP_MEMBERS
-
-
-# What a file's name suggests it holds: the common export names ("users.csv",
-# "enrollments_2026.csv"), used only to warn when the header reads as another type.
-NAME_HINTS: tuple[tuple[str, str], ...] = (
-    ("change_sis_id", "change_sis_id"),
-    ("differentiation_tag_membership", "differentiation_tag_membership"),
-    ("differentiation_tag_set", "differentiation_tag_set"),
-    ("differentiation_tag", "differentiation_tag"),
-    ("institutional_tag_categor", "institutional_tag_category"),
-    ("institutional_tag_association", "institutional_tag_association"),
-    ("institutional_tag", "institutional_tag"),
-    ("group_membership", "group_membership"),
-    ("groups_membership", "group_membership"),
-    ("group_categor", "group_category"),
-    ("user_observer", "user_observer"),
-    ("observer", "user_observer"),
-    ("xlist", "xlist"),
-    ("enrollment", "enrollment"),
-    ("section", "section"),
-    ("abstract_course", "abstract_course"),
-    ("course", "course"),
-    ("term", "term"),
-    ("account", "account"),
-    ("login", "login"),
-    ("admin", "admin"),
-    ("user", "user"),
-    ("group", "group"),
-)
-
-
-def type_suggested_by_name(file_name: str) -> str | None:
-    """Return the CSV type a file name suggests (`"enrollments.csv"` -> `"enrollment"`), if any."""
-    lowered = file_name.lower()
-    for fragment, type_name in NAME_HINTS:
-        if fragment in lowered:
-            return type_name
     return None

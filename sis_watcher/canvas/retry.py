@@ -1,5 +1,5 @@
 """
-Retries: the only place tenacity is configured (stamina's rules, on tenacity).
+Retries of Canvas calls: the only place tenacity is configured (stamina's rules, on tenacity).
 
 - Retry only `CanvasUnavailable` (network errors, timeouts, 5xx, throttling); everything else
   propagates at once.
@@ -16,53 +16,18 @@ Retries: the only place tenacity is configured (stamina's rules, on tenacity).
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 import tenacity
 
-from sis_watcher.config.settings import RetrySettings
-from sis_watcher.core.errors import CanvasRejected, CanvasUnavailable, Stopping
+from sis_watcher.core.backoff import RetryPolicy, interruptible_sleep
+from sis_watcher.core.errors import CanvasUnavailable, Stopping
 from sis_watcher.core.logs import get_logger
 
 T = TypeVar("T")
 log = get_logger()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetryPolicy:
-    initial_seconds: float = 1.0
-    max_backoff_seconds: float = 300.0
-    max_elapsed_seconds: float = 3600.0
-    jitter_seconds: float = 1.0
-
-    @classmethod
-    def from_settings(cls, settings: RetrySettings) -> RetryPolicy:
-        return cls(
-            initial_seconds=settings.initial_backoff_seconds,
-            max_backoff_seconds=settings.max_backoff_seconds,
-            max_elapsed_seconds=settings.max_elapsed_seconds,
-            jitter_seconds=min(1.0, settings.initial_backoff_seconds),
-        )
-
-    def backoff(self, attempt: int, *, rng: random.Random | None = None) -> float:
-        """Return the wait before retry number `attempt` (1-based), jitter included."""
-        exponential = self.initial_seconds * 2.0 ** min(attempt - 1, 60)
-        jitter = (rng or random).uniform(0, self.jitter_seconds)
-        return min(exponential + jitter, self.max_backoff_seconds)
-
-
-def interruptible_sleep(stopping: threading.Event) -> Callable[[float], None]:
-    """Return a sleep that wakes, and raises `Stopping`, as soon as `stopping` is set."""
-
-    def sleep(seconds: float) -> None:
-        if stopping.wait(seconds):
-            raise Stopping("shutdown during a retry wait")
-
-    return sleep
 
 
 def wait_for(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
@@ -95,27 +60,6 @@ def log_retry(step: str) -> Callable[[tenacity.RetryCallState], None]:
         )
 
     return before_sleep
-
-
-def refusal_is_transient(function: Callable[[], T]) -> Callable[[], T]:
-    """
-    Return `function` with `CanvasRejected` turned into `CanvasUnavailable`.
-
-    Only the upload's POST gets a verdict from a 4xx; a look-up refused by a proxy or a passing
-    Canvas fault is tried again like any transient failure.
-    """
-
-    def call() -> T:
-        try:
-            return function()
-        except CanvasRejected as error:
-            raise CanvasUnavailable(
-                f"Canvas refused a look-up: {error}",
-                status_code=error.status_code,
-                request_may_have_arrived=False,
-            ) from None
-
-    return call
 
 
 def call_with_retries(

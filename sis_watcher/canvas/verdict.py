@@ -1,5 +1,5 @@
 """
-Canvas's verdict on an import, made readable: the outcome table of DESIGN.md as code.
+Canvas's verdict on an import, made readable: the README's outcome table as code.
 
 | Canvas ends                                   | batch                                   |
 |-----------------------------------------------|-----------------------------------------|
@@ -8,15 +8,15 @@ Canvas's verdict on an import, made readable: the outcome table of DESIGN.md as 
 | failed, failed_with_messages, aborted         | failed, with Canvas's messages          |
 | restored, partially_restored (rolled back)    | failed                                  |
 
-Decisions read `workflow_state` only, never `progress` (reference §2.2).
+Decisions read `workflow_state` only, never `progress` (docs/canvas.md §2.2).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 TERMINAL_STATES = frozenset(
     {
@@ -51,7 +51,7 @@ def is_terminal(workflow_state: str | None) -> bool:
 def pairs(messages: Any) -> list[tuple[str | None, str]]:
     """Return Canvas's `[file, message]` pairs, tolerating odd shapes."""
     result: list[tuple[str | None, str]] = []
-    if not isinstance(messages, list):
+    if not isinstance(messages, list | tuple):
         return result
     for item in messages:
         if isinstance(item, list | tuple) and len(item) >= 2:
@@ -81,15 +81,75 @@ def summarise(messages: Sequence[tuple[str | None, str]], *, limit: int = FIRST_
     return "; ".join(shown) + (f" (and {more} more)" if more > 0 else "")
 
 
-def judge(sis_import: dict[str, Any], *, warnings_are_failures: bool) -> Verdict:
-    """Return the batch's outcome for a terminal SisImport object."""
-    state = str(sis_import.get("workflow_state"))
-    import_id = sis_import.get("id")
-    errors = pairs(sis_import.get("processing_errors"))
-    warnings = pairs(sis_import.get("processing_warnings"))
-    counts = (sis_import.get("data") or {}).get("counts") or {}
-    error_count = counts.get("error_count", len(errors)) if isinstance(counts, dict) else len(errors)
-    warning_count = counts.get("warning_count", len(warnings)) if isinstance(counts, dict) else len(warnings)
+class FinishedImport(Protocol):
+    """What the verdict reads of a finished import: what the poll recorded from Canvas's answer."""
+
+    @property
+    def import_id(self) -> int | None: ...
+    @property
+    def workflow_state(self) -> str | None: ...
+    @property
+    def processing_errors(self) -> Sequence[Sequence[str | None]]: ...
+    @property
+    def processing_warnings(self) -> Sequence[Sequence[str | None]]: ...
+    @property
+    def error_count(self) -> int: ...
+    @property
+    def warning_count(self) -> int: ...
+    @property
+    def error_message(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportAnswer:
+    """The parts of a finished SisImport's JSON the verdict needs, read once and tolerantly."""
+
+    import_id: int | None
+    workflow_state: str | None
+    ended_at: str | None = None
+    processing_errors: tuple[tuple[str | None, str], ...] = ()
+    processing_warnings: tuple[tuple[str | None, str], ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+    error_count: int = 0
+    warning_count: int = 0
+    error_message: str | None = None
+
+    @classmethod
+    def from_json(cls, sis_import: dict[str, Any]) -> ImportAnswer:
+        """Read Canvas's SisImport object; odd shapes give empty values, never an exception."""
+        data = sis_import.get("data")
+        data = data if isinstance(data, dict) else {}
+        raw_counts = data.get("counts")
+        counts = (
+            {key: value for key, value in raw_counts.items() if isinstance(value, int)}
+            if isinstance(raw_counts, dict)
+            else {}
+        )
+        errors = tuple(pairs(sis_import.get("processing_errors")))
+        warnings = tuple(pairs(sis_import.get("processing_warnings")))
+        message = data.get("error_message")
+        import_id = sis_import.get("id")
+        ended_at = sis_import.get("ended_at")
+        return cls(
+            import_id=import_id if isinstance(import_id, int) else None,
+            workflow_state=str(sis_import.get("workflow_state")),
+            ended_at=ended_at if isinstance(ended_at, str) else None,
+            processing_errors=errors,
+            processing_warnings=warnings,
+            counts=counts,
+            error_count=counts.get("error_count", len(errors)),
+            warning_count=counts.get("warning_count", len(warnings)),
+            error_message=str(message) if message else None,
+        )
+
+
+def judge(finished: FinishedImport, *, warnings_are_failures: bool) -> Verdict:
+    """Return the batch's outcome for a finished import."""
+    state = str(finished.workflow_state)
+    import_id = finished.import_id
+    errors = pairs(finished.processing_errors)
+    warnings = pairs(finished.processing_warnings)
+    error_count, warning_count = finished.error_count, finished.warning_count
     if state == "imported":
         return Verdict(result="done", reason=f"Canvas import {import_id} imported")
     if state == "imported_with_messages":
@@ -106,8 +166,8 @@ def judge(sis_import: dict[str, Any], *, warnings_are_failures: bool) -> Verdict
             result="failed", reason=f"Canvas import {import_id} was rolled back ({state}) by an admin"
         )
     detail = summarise(errors or warnings)
-    if not detail and isinstance(sis_import.get("data"), dict):
-        detail = str(sis_import["data"].get("error_message") or "")
+    if finished.error_message:
+        detail = f"{finished.error_message}; {detail}" if detail else finished.error_message
     reason = f"Canvas import {import_id} ended {state}"
     if detail:
         reason += f": {detail}"

@@ -22,7 +22,7 @@ from typing import TextIO
 import yaml
 
 from sis_watcher.batch.manifest import Manifest
-from sis_watcher.config.settings import load
+from sis_watcher.config.load import load
 from sis_watcher.core import logs
 from sis_watcher.daemon.service import Daemon
 from sis_watcher.ops.events import Listener

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TextIO
 
-from sis_watcher.config.settings import is_loopback_host
+from sis_watcher.core.urls import is_loopback_host
 from sis_watcher.simulator.canvas import CanvasSimulator
 from sis_watcher.simulator.model.settings import REALISTIC, SimulatorSettings
 

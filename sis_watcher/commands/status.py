@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from sis_watcher.batch.folders import batch_folders, staged_folders
+from sis_watcher.batch.ids import batch_folders, staged_folders
 from sis_watcher.batch.lock import lock_owner
 from sis_watcher.batch.manifest import Manifest, ManifestUnreadable, load_manifest
 from sis_watcher.config.settings import Config

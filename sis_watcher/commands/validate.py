@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from sis_watcher.validation.files import validate_paths
 from sis_watcher.validation.model import FileReport, Problem
 
 EXIT_CLEAN = 0
@@ -27,8 +28,6 @@ def run_validate(paths: Sequence[Path], *, as_json: bool, out: TextIO) -> int:
     The code is `EXIT_CLEAN` (0) when no file has an error, warnings or not, and
     `EXIT_PROBLEMS` (1) otherwise; a missing path counts as an error, never as a crash.
     """
-    from sis_watcher.validation.files import validate_paths  # noqa: PLC0415 (validation imports this module)
-
     reports = validate_paths(paths)
     errors = sum(report.error_count for report in reports)
     warnings = sum(report.warning_count for report in reports)

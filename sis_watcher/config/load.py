@@ -8,12 +8,14 @@ Relative folder paths are taken relative to the config file's own folder.
 """
 
 from __future__ import annotations
-import ipaddress
+
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import SplitResult, urlsplit
+from typing import Any
+
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError
+
+from sis_watcher.config.settings import Config
 from sis_watcher.core.errors import ConfigError
 
 

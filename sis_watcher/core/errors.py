@@ -10,10 +10,14 @@ Retry and done/failed decisions read the class, never a status code::
     ├── RetryRefused             `retry` of a batch that is not in failed/ -> exit 2
     ├── CanvasError              anything Canvas (or the way to it) said
     │   ├── CanvasUnavailable    retryable: transport errors, timeouts, 5xx, 429, 403 throttling
+    │   │   ├── CanvasProtocolError  an answer we cannot read (not JSON, missing id)
+    │   │   └── LookupRefused    a look-up (GET) answered 4xx: a proxy's or a passing fault
     │   ├── CanvasAuthProblem    401, 403 (not throttling), 404: pause uploads, re-read the token
-    │   ├── CanvasRejected       400, 422 and other 4xx on create: the batch is failed
-    │   └── CanvasProtocolError  an answer we cannot read (not JSON, missing id): retryable
+    │   └── UploadRejected       the upload (create) answered 400, 422 or another 4xx: the batch fails
     └── Stopping                 the daemon is shutting down; unwinds the current step
+
+`canvas.answers` is the one place that decides which class an HTTP answer is; every client
+method raises the class its callers act on, and no caller reads a status code.
 
 Local faults (disk full, permission denied) stay `OSError`: the worker keeps the batch where it
 is and tries the step again later.
@@ -92,12 +96,25 @@ class CanvasAuthProblem(CanvasError):
     """Canvas refused the token or its permissions, or the account is not there: pause, re-read."""
 
 
-class CanvasRejected(CanvasError):
-    """Canvas refused this request for what it is (400, 422): retrying will not help."""
+class UploadRejected(CanvasError):
+    """Canvas refused the upload for what it is (400, 422, another 4xx): retrying will not help."""
 
 
 class CanvasProtocolError(CanvasUnavailable):
     """Canvas answered 2xx with a body we cannot read; treated as a transient fault."""
+
+
+class LookupRefused(CanvasUnavailable):
+    """
+    A look-up (an import's state, the list of imports, a file) was answered with a 4xx.
+
+    Only the upload's answer is a verdict on a batch. A look-up refused by a proxy, an expired
+    storage link or a passing Canvas fault is tried again like an outage; callers that can do
+    without the answer (the errors file) catch this class and go on.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message, status_code=status_code, request_may_have_arrived=False)
 
 
 class Stopping(SisWatcherError):

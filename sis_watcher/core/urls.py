@@ -1,15 +1,8 @@
-"""
-URL rules shared by the config, the Canvas client and the simulator.
-"""
+"""URL rules shared by the config, the Canvas client and the simulator."""
 
 from __future__ import annotations
+
 import ipaddress
-from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import SplitResult, urlsplit
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sis_watcher.core.errors import ConfigError
 
 
 def is_loopback_host(host: str) -> bool:

@@ -20,24 +20,23 @@ from types import FrameType
 
 import httpx
 
-from sis_watcher.batch.folders import repair_queue
 from sis_watcher.batch.lock import FolderLock
+from sis_watcher.batch.repair import repair_queue
 from sis_watcher.batch.retention import sweep
 from sis_watcher.canvas.client import CanvasClient
 from sis_watcher.canvas.credentials import TokenSource
-from sis_watcher.canvas.retry import RetryPolicy
 from sis_watcher.config.settings import Config
 from sis_watcher.core.clock import Clock, SystemClock
-from sis_watcher.core.errors import Stopping
 from sis_watcher.core.exit_codes import EXIT_FAILURE, EXIT_KILLED, EXIT_OK
 from sis_watcher.core.logs import get_logger
+from sis_watcher.daemon.stages import StageThread
 from sis_watcher.intake.loop import IntakeLoop
 from sis_watcher.ops.alerts.dispatch import Alerter
 from sis_watcher.ops.events import Listener, Monitor
 from sis_watcher.ops.metrics import Metrics, MetricsServer
 from sis_watcher.ops.status_file import StatusFile
 from sis_watcher.ops.systemd import Notifier
-from sis_watcher.pipeline.context import Pipeline
+from sis_watcher.pipeline.context import StageContext
 from sis_watcher.pipeline.worker import Worker
 
 log = get_logger()
@@ -107,15 +106,15 @@ class Daemon:
             on_response=self.monitor.canvas_response,
         )
         self.batch_sealed = threading.Event()
-        pipeline = Pipeline(
+        context = StageContext(
             config=config,
             client=self.client,
             clock=self.clock,
             stopping=self.stopping,
-            policy=RetryPolicy.from_settings(config.retry),
+            policy=config.retry.policy(),
             monitor=self.monitor,
         )
-        self.worker = Worker(pipeline=pipeline, wake=self.batch_sealed, once=once)
+        self.worker = Worker(context=context, wake=self.batch_sealed, once=once)
         self.intake = IntakeLoop(
             config=config,
             clock=self.clock,
@@ -136,6 +135,10 @@ class Daemon:
             os._exit(EXIT_KILLED)
         log.info("shutdown.requested", signal=name)
         self.notifier.stopping()
+        self.request_stop()
+
+    def request_stop(self) -> None:
+        """Ask every stage to stop: set `stopping` and wake whatever waits for intake or the queue."""
         self.stopping.set()
         self.intake.wake.set()
         self.batch_sealed.set()
@@ -146,26 +149,14 @@ class Daemon:
             signal.signal(signal.SIGTERM, self.on_signal)
             signal.signal(signal.SIGINT, self.on_signal)
 
-    def stage(self, name: str, body: Callable[[], None]) -> threading.Thread:
-        """Return a thread running `body`; if it raises, the daemon stops with EXIT_FAILURE."""
+    def stage(self, name: str, body: Callable[[], None]) -> StageThread:
+        """Return a stage thread running `body`; if it raises, the daemon stops with EXIT_FAILURE."""
+        return StageThread(name, body, stopping=self.stopping, on_crash=self.stage_crashed)
 
-        def guarded() -> None:
-            try:
-                body()
-            except Stopping:
-                return
-            except BaseException:
-                if self.stopping.is_set():
-                    log.warning("daemon.stage_error_while_stopping", stage=name, exc_info=True)
-                    return
-                self.crashed = name
-                log.exception("daemon.stage_crashed", stage=name)
-                self.monitor.stage_died(name)
-                self.stopping.set()
-                self.batch_sealed.set()
-                self.intake.wake.set()
-
-        return threading.Thread(target=guarded, name=name, daemon=True)
+    def stage_crashed(self, name: str) -> None:
+        self.crashed = name
+        self.monitor.stage_died(name)
+        self.request_stop()
 
     def intake_body(self) -> None:
         if self.once:
@@ -173,7 +164,7 @@ class Daemon:
                 self.intake.run_once()
             finally:
                 self.worker.intake_finished.set()
-                self.batch_sealed.set()
+                self.batch_sealed.set()  # wake the worker: it may now end
         else:
             self.intake.run()
 
@@ -242,12 +233,10 @@ class Daemon:
             self.stopping.wait(SUPERVISE_SECONDS)
         return self.shut_down(intake, worker)
 
-    def shut_down(self, intake: threading.Thread, worker: threading.Thread) -> int:
+    def shut_down(self, intake: StageThread, worker: StageThread) -> int:
         """Stop in pipeline order: intake first, then the worker, all within one grace period."""
         self.notifier.stopping()
-        self.stopping.set()
-        self.intake.wake.set()
-        self.batch_sealed.set()
+        self.request_stop()
         self.stop_deadline = self.clock.monotonic() + STOP_GRACE_SECONDS
         intake.join(timeout=max(self.stop_deadline - self.clock.monotonic(), 0.1))
         worker.join(timeout=max(self.stop_deadline - self.clock.monotonic(), 0.1))

@@ -13,13 +13,15 @@ from __future__ import annotations
 import threading
 import time
 
-from sis_watcher.batch.folders import finish_staged, seal, staged_folders
+from sis_watcher.batch.ids import staged_folders
 from sis_watcher.batch.manifest import ManifestUnreadable
+from sis_watcher.batch.repair import finish_staged
+from sis_watcher.batch.sealing import SealPlan, seal
 from sis_watcher.config.settings import Config
 from sis_watcher.core.clock import Clock
 from sis_watcher.core.errors import Stopping
 from sis_watcher.core.logs import get_logger
-from sis_watcher.intake.readiness import Intake, SealPlan, scan
+from sis_watcher.intake.readiness import SealPlanner, scan
 from sis_watcher.intake.watcher import DropWatcher, is_inotify_limit
 from sis_watcher.ops.events import Monitor
 
@@ -49,7 +51,7 @@ class IntakeLoop:
         self.monitor = monitor
         self.wake = threading.Event()
         self.first_scan_done = threading.Event()
-        self.intake = Intake(config.intake)
+        self.planner = SealPlanner(config.intake)
         self.watcher = DropWatcher(config.folders.drop, wake=self.wake, polling=config.intake.polling)
         self.problem: str | None = None
         self.backoff = FIRST_BACKOFF
@@ -121,9 +123,9 @@ class IntakeLoop:
         except OSError as error:
             self.report_problem(f"cannot read the drop folder: {error.strerror or error}")
             return False
-        self.intake.observe(snapshot, self.clock.monotonic())
+        self.planner.observe(snapshot, self.clock.monotonic())
         wall = time.time_ns() if once else None
-        for plan in self.intake.plans(self.clock.monotonic(), wall_now_ns=wall):
+        for plan in self.planner.plans(self.clock.monotonic(), wall_now_ns=wall):
             self.seal(plan)
         return True
 
@@ -136,7 +138,7 @@ class IntakeLoop:
                 "batch.seal_failed", caused_by=f"{error.__class__.__name__}: {error}", files=len(plan.files)
             )
             return
-        self.intake.forget(plan)
+        self.planner.forget(plan)
         if result.skipped:
             log.warning("intake.file_changed_during_seal", files=list(result.skipped))
         if result.batch_dir is None:
@@ -153,7 +155,7 @@ class IntakeLoop:
         self.batch_sealed.set()
 
     def next_wait(self) -> float:
-        until = self.intake.seconds_until_next_decision(self.clock.monotonic())
+        until = self.planner.seconds_until_next_decision(self.clock.monotonic())
         wait = (
             self.config.intake.rescan_seconds
             if until is None
@@ -200,12 +202,12 @@ class IntakeLoop:
         while True:
             self.scan_and_seal(once=True)
             self.first_scan_done.set()
-            pending = bool(self.intake.tracked) and (
-                self.config.intake.trigger_file is None or self.intake.trigger is not None
+            pending = bool(self.planner.tracked) and (
+                self.config.intake.trigger_file is None or self.planner.trigger is not None
             )
             if not pending or self.clock.monotonic() >= deadline:
                 if pending:
-                    log.warning("intake.left_for_next_run", files=sorted(self.intake.tracked))
+                    log.warning("intake.left_for_next_run", files=sorted(self.planner.tracked))
                 return
             if self.stopping.wait(min(self.next_wait(), max(deadline - self.clock.monotonic(), 0.0))):
                 raise Stopping("shutdown during once intake")

@@ -27,21 +27,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Literal
 
+from sis_watcher.batch.sealing import FileStat, SealPlan
 from sis_watcher.config.settings import IntakeSettings
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FileStat:
-    """What a scan saw of one file."""
-
-    name: str
-    size: int
-    mtime_ns: int
-    inode: int
-
-    @property
-    def is_zip(self) -> bool:
-        return self.name.lower().endswith(".zip")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,16 +37,6 @@ class Snapshot:
 
     files: Mapping[str, FileStat]
     trigger: FileStat | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SealPlan:
-    """Files to seal into one batch, and why now."""
-
-    kind: Literal["csv", "zip"]
-    files: tuple[FileStat, ...]
-    trigger: FileStat | None
-    reason: Literal["quiet", "trigger", "max_wait", "ready", "once"]
 
 
 def name_matches(name: str, patterns: tuple[str, ...]) -> bool:
@@ -105,7 +82,7 @@ class Tracked:
 
 
 @dataclass(slots=True)
-class Intake:
+class SealPlanner:
     """
     Tracks candidates across scans and decides what to seal.
 

@@ -188,7 +188,7 @@ class Metrics(Listener):
                 self.dead_stages.append(stage)
 
 
-class Handler(BaseHTTPRequestHandler):
+class MetricsRequestHandler(BaseHTTPRequestHandler):
     """Answers GET /metrics and GET /healthz; anything else is 404."""
 
     server: MetricsHTTPServer
@@ -226,7 +226,7 @@ class MetricsHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], metrics: Metrics) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.metrics = metrics
-        super().__init__(address, Handler)
+        super().__init__(address, MetricsRequestHandler)
 
 
 class MetricsServer:

@@ -9,7 +9,7 @@ call is a no-op, so the daemon needs no special case for running in a terminal o
 Sending never raises into the caller and logs nothing: it returns False when nothing was
 delivered (no socket, an unsupported address, or an `OSError`), and the caller decides.
 
-Which lines the daemon sends when (DESIGN.md, "Operations"): `READY=1` after the start-up scan,
+Which lines the daemon sends when (README, "Running under systemd"): `READY=1` after the start-up scan,
 `STATUS=` for the current activity, `WATCHDOG=1` every `watchdog_interval_seconds()` only while
 every stage thread is alive, `STOPPING=1` on shutdown.
 """

@@ -3,7 +3,7 @@ Stage: keep Canvas's own report beside the batch and decide its outcome (reporti
 
 When Canvas reported errors or warnings, its full error file is saved as `errors.csv`
 (header `sis_import_id,file,message,row`). That file is written by a delayed job and can appear
-a little after the terminal state (reference §2.5), so the import is fetched again a few times,
+a little after the terminal state (docs/canvas.md §2.5), so the import is fetched again a few times,
 `poll.interval_seconds` apart;
 if it still has no `errors_attachment`, the rows come from the paginated errors endpoint
 instead. The download follows the storage redirect without the token. If Canvas cannot be
@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 from typing import Any
 
-from sis_watcher.batch.manifest import ERRORS_NAME, BatchState, Manifest
+from sis_watcher.batch.folder import Batch
+from sis_watcher.batch.manifest import ERRORS_NAME, Manifest
 from sis_watcher.canvas.retry import call_with_retries
 from sis_watcher.canvas.verdict import first_messages_by_file, judge, pairs
 from sis_watcher.core.durable import atomic_write_bytes
-from sis_watcher.core.errors import CanvasAuthProblem, CanvasRejected, Stopping
+from sis_watcher.core.errors import CanvasAuthProblem, LookupRefused, Stopping
 from sis_watcher.core.logs import get_logger
-from sis_watcher.pipeline.context import Pipeline
+from sis_watcher.pipeline.context import StageContext
 
 log = get_logger()
 ATTACHMENT_LOOKS = 5
@@ -48,12 +48,12 @@ def errors_rows_csv(rows: list[dict[str, Any]], import_id: int) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def fetch_errors_report(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> str:
+def fetch_errors_report(batch: Batch, context: StageContext) -> str:
     """Save Canvas's errors file into the batch folder; return how it was obtained."""
-    import_id = manifest.canvas.import_id
+    import_id = batch.manifest.canvas.import_id
     assert import_id is not None  # noqa: S101 - the state machine guarantees it
-    client = pipeline.client
-    target = batch_dir / report_name(manifest)
+    client = context.client
+    target = batch.path(report_name(batch.manifest))
     for look in range(ATTACHMENT_LOOKS):
         sis_import = client.get_import(import_id)
         attachment = sis_import.get("errors_attachment")
@@ -61,17 +61,17 @@ def fetch_errors_report(batch_dir: Path, manifest: Manifest, pipeline: Pipeline)
         if isinstance(url, str) and url:
             try:
                 client.download(url, target)
-            except (CanvasAuthProblem, CanvasRejected) as error:
+            except (CanvasAuthProblem, LookupRefused) as error:
                 # An expired storage link (403) or a file gone (404) says nothing about our token.
                 log.warning("report.download_failed", caused_by=str(error))
                 break
             return "errors_attachment"
-        wait = pipeline.config.poll.interval_seconds
-        if look + 1 < ATTACHMENT_LOOKS and pipeline.stopping.wait(wait):
+        wait = context.config.poll.interval_seconds
+        if look + 1 < ATTACHMENT_LOOKS and context.stopping.wait(wait):
             raise Stopping("shutdown while waiting for the errors file")
     try:
         rows = client.list_import_errors(import_id)
-    except (CanvasAuthProblem, CanvasRejected) as error:
+    except (CanvasAuthProblem, LookupRefused) as error:
         raise ReportUnavailable(str(error)) from None
     atomic_write_bytes(target, errors_rows_csv(rows, import_id))
     return "errors endpoint"
@@ -88,31 +88,24 @@ def has_messages(manifest: Manifest) -> bool:
     )
 
 
-def conclude(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> None:
+def conclude(batch: Batch, context: StageContext) -> None:
     """Fetch the errors report if there is one, then set the outcome (`done` or `failed`)."""
-    canvas = manifest.canvas
-    if has_messages(manifest) and canvas.errors_report is None:
+    canvas = batch.manifest.canvas
+    if has_messages(batch.manifest) and canvas.errors_report is None:
         try:
             source = call_with_retries(
-                lambda: fetch_errors_report(batch_dir, manifest, pipeline),
-                policy=pipeline.policy,
-                stopping=pipeline.stopping,
+                lambda: fetch_errors_report(batch, context),
+                policy=context.policy,
+                stopping=context.stopping,
                 step="report",
             )
         except ReportUnavailable as error:
             log.warning("report.unavailable", caused_by=str(error))
         else:
-            canvas.errors_report = report_name(manifest)
+            canvas.errors_report = report_name(batch.manifest)
             log.info("report.saved", file=canvas.errors_report, source=source)
-            manifest.save(batch_dir)
-    sis_import = {
-        "id": canvas.import_id,
-        "workflow_state": canvas.workflow_state,
-        "processing_errors": canvas.processing_errors,
-        "processing_warnings": canvas.processing_warnings,
-        "data": {"counts": canvas.counts},
-    }
-    verdict = judge(sis_import, warnings_are_failures=pipeline.config.outcome.warnings_are_failures)
+            batch.save()
+    verdict = judge(canvas, warnings_are_failures=context.config.outcome.warnings_are_failures)
     messages = pairs(canvas.processing_errors) + pairs(canvas.processing_warnings)
     canvas.messages_by_file = first_messages_by_file(messages)
     if messages:
@@ -123,8 +116,4 @@ def conclude(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> None:
             warnings=canvas.warning_count,
             first_by_file=canvas.messages_by_file,
         )
-    manifest.outcome.result = verdict.result
-    manifest.outcome.reason = verdict.reason
-    state = BatchState.DONE if verdict.result == "done" else BatchState.FAILED
-    pipeline.advance(manifest, state, note=verdict.reason[:500])
-    manifest.save(batch_dir)
+    batch.finish(result=verdict.result, reason=verdict.reason)

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sis_watcher.batch.folders import batch_folders
+from sis_watcher.batch.ids import batch_folders
 from sis_watcher.batch.manifest import FileEntry, Manifest, ManifestUnreadable, load_manifest
 from sis_watcher.core.durable import atomic_write_json
 

@@ -12,24 +12,30 @@ and aborting makes Canvas pause its queue for 10 minutes; the alert tells an adm
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from sis_watcher.batch.manifest import BatchState, Manifest
-from sis_watcher.canvas.retry import call_with_retries, refusal_is_transient
-from sis_watcher.canvas.verdict import is_terminal, pairs
+from sis_watcher.batch.folder import Batch
+from sis_watcher.batch.manifest import BatchState
+from sis_watcher.canvas.retry import call_with_retries
+from sis_watcher.canvas.verdict import ImportAnswer, is_terminal
 from sis_watcher.core.clock import parse_time
 from sis_watcher.core.errors import Stopping
 from sis_watcher.core.logs import get_logger
-from sis_watcher.pipeline.context import Pipeline
+from sis_watcher.pipeline.context import StageContext
 
 log = get_logger()
 GROWTH = 1.5
 
 
-def absorb(manifest: Manifest, sis_import: dict[str, Any], pipeline: Pipeline) -> bool:
-    """Copy Canvas's view of the import into the manifest; return True if anything changed."""
-    canvas = manifest.canvas
+def absorb(batch: Batch, sis_import: dict[str, Any]) -> bool:
+    """
+    Copy Canvas's view of the import into the manifest; return True if anything changed.
+
+    At a terminal state everything the verdict reads is recorded here, once: the messages, the
+    counts and `data.error_message` (Canvas's only words when it failed a batch outright,
+    docs/canvas.md §A6).
+    """
+    canvas = batch.manifest.canvas
     state = str(sis_import.get("workflow_state"))
     progress = sis_import.get("progress")
     progress = progress if isinstance(progress, int) else canvas.progress
@@ -43,62 +49,62 @@ def absorb(manifest: Manifest, sis_import: dict[str, Any], pipeline: Pipeline) -
         )
     canvas.workflow_state = state
     canvas.progress = progress
-    canvas.last_polled_at = pipeline.now_text()
+    canvas.last_polled_at = batch.now_text()
     if is_terminal(state):
-        canvas.ended_at = sis_import.get("ended_at")
-        canvas.processing_errors = [list(pair) for pair in pairs(sis_import.get("processing_errors"))]
-        canvas.processing_warnings = [list(pair) for pair in pairs(sis_import.get("processing_warnings"))]
-        data = sis_import.get("data") if isinstance(sis_import.get("data"), dict) else {}
-        counts = data.get("counts") if isinstance(data, dict) else None
-        if isinstance(counts, dict):
-            canvas.counts = {key: value for key, value in counts.items() if isinstance(value, int)}
-        canvas.error_count = canvas.counts.get("error_count", len(canvas.processing_errors))
-        canvas.warning_count = canvas.counts.get("warning_count", len(canvas.processing_warnings))
+        answer = ImportAnswer.from_json(sis_import)
+        canvas.ended_at = answer.ended_at
+        canvas.processing_errors = [list(pair) for pair in answer.processing_errors]
+        canvas.processing_warnings = [list(pair) for pair in answer.processing_warnings]
+        canvas.counts = answer.counts or canvas.counts
+        canvas.error_count = answer.error_count
+        canvas.warning_count = answer.warning_count
+        canvas.error_message = answer.error_message
     return changed
 
 
-def elapsed_since_upload(manifest: Manifest, pipeline: Pipeline) -> float:
-    start = manifest.upload.finished_at or manifest.canvas.created_at or pipeline.now_text()
-    return (pipeline.clock.now() - parse_time(start)).total_seconds()
+def elapsed_since_upload(batch: Batch) -> float:
+    manifest = batch.manifest
+    start = manifest.upload.finished_at or manifest.canvas.created_at or batch.now_text()
+    return (batch.clock.now() - parse_time(start)).total_seconds()
 
 
-def wait(pipeline: Pipeline, seconds: float) -> None:
-    if pipeline.stopping.wait(seconds):
+def wait(context: StageContext, seconds: float) -> None:
+    if context.stopping.wait(seconds):
         raise Stopping("shutdown while waiting to poll")
 
 
-def poll(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> dict[str, Any] | None:
+def poll(batch: Batch, context: StageContext) -> None:
     """
-    Poll until the import is terminal; return its last SisImport (state `reporting`).
+    Poll until the import is terminal (state `reporting`, Canvas's answer in the manifest).
 
-    Return None when the batch was failed for taking longer than `give_up_after_seconds`.
+    The batch is failed instead when it takes longer than `give_up_after_seconds`.
     """
-    settings = pipeline.config.poll
+    manifest = batch.manifest
+    settings = context.config.poll
     import_id = manifest.canvas.import_id
     assert import_id is not None  # noqa: S101 - the state machine guarantees it
     interval = settings.interval_seconds
     while True:
         sis_import = call_with_retries(
-            refusal_is_transient(lambda: pipeline.client.get_import(import_id)),
-            policy=pipeline.policy,
-            stopping=pipeline.stopping,
+            lambda: context.client.get_import(import_id),
+            policy=context.policy,
+            stopping=context.stopping,
             step="poll",
-            on_retry=lambda _attempt: pipeline.monitor.retry_scheduled("poll"),
+            on_retry=lambda _attempt: context.monitor.retry_scheduled("poll"),
         )
-        if absorb(manifest, sis_import, pipeline):
-            manifest.save(batch_dir)
-            pipeline.monitor.import_progress(manifest)
-            pipeline.monitor.activity(
+        if absorb(batch, sis_import):
+            batch.save()
+            context.monitor.import_progress(manifest)
+            context.monitor.activity(
                 f"importing {manifest.batch_id} (Canvas import {import_id}: "
                 f"{manifest.canvas.workflow_state} {manifest.canvas.progress or 0}%)",
                 batch_id=manifest.batch_id,
             )
         if is_terminal(manifest.canvas.workflow_state):
             log.info("import.finished", import_id=import_id, workflow_state=manifest.canvas.workflow_state)
-            pipeline.advance(manifest, BatchState.REPORTING)
-            manifest.save(batch_dir)
-            return sis_import
-        elapsed = elapsed_since_upload(manifest, pipeline)
+            batch.advance(BatchState.REPORTING)
+            return
+        elapsed = elapsed_since_upload(batch)
         if elapsed >= settings.give_up_after_seconds:
             reason = (
                 f"Canvas import {import_id} was still {manifest.canvas.workflow_state} "
@@ -106,9 +112,8 @@ def poll(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> dict[str, A
                 "(poll.give_up_after_seconds); check it in Canvas before retrying"
             )
             log.error("import.gave_up", import_id=import_id, workflow_state=manifest.canvas.workflow_state)
-            pipeline.fail(manifest, reason)
-            manifest.save(batch_dir)
-            return None
+            batch.fail(reason)
+            return
         if elapsed >= settings.warn_after_seconds and not manifest.canvas.stuck_alerted:
             log.warning(
                 "import.stuck",
@@ -116,8 +121,8 @@ def poll(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> dict[str, A
                 workflow_state=manifest.canvas.workflow_state,
                 seconds=elapsed,
             )
-            pipeline.monitor.import_stuck(manifest, elapsed)
+            context.monitor.import_stuck(manifest, elapsed)
             manifest.canvas.stuck_alerted = True
-            manifest.save(batch_dir)
-        wait(pipeline, interval)
+            batch.save()
+        wait(context, interval)
         interval = min(interval * GROWTH, settings.max_interval_seconds)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from sis_watcher.batch.folder import Batch
 from sis_watcher.batch.manifest import (
     ZIP_NAME,
     BatchState,
@@ -32,9 +33,10 @@ from sis_watcher.batch.manifest import (
 from sis_watcher.core.errors import Stopping
 from sis_watcher.core.logs import get_logger
 from sis_watcher.pipeline.archive import ZipResult, sha256_of, write_zip
-from sis_watcher.pipeline.context import Pipeline
+from sis_watcher.pipeline.context import StageContext
 from sis_watcher.pipeline.guard import describe, find_shrinks
-from sis_watcher.validation.files import FileReport, Kind, validate_file, validate_zip
+from sis_watcher.validation.files import validate_file, validate_zip
+from sis_watcher.validation.model import FileReport, Kind
 
 log = get_logger()
 PROBLEMS_KEPT = 200
@@ -126,16 +128,14 @@ def log_problems(record: ValidationRecord) -> None:
         )
 
 
-def zip_originals(
-    batch_dir: Path, manifest: Manifest, pipeline: Pipeline, cancel: threading.Event
-) -> ZipResult:
+def zip_originals(batch: Batch, context: StageContext, cancel: threading.Event) -> ZipResult:
     """Zip the batch's CSVs into batch.zip (runs beside validation; touches no manifest)."""
-    members = [(entry.name, batch_dir / entry.name) for entry in manifest.files]
+    members = [(entry.name, batch.path(entry.name)) for entry in batch.manifest.files]
     return write_zip(
         members,
-        batch_dir / ZIP_NAME,
-        workers=pipeline.zip_workers,
-        should_stop=lambda: pipeline.stopping.is_set() or cancel.is_set(),
+        batch.path(ZIP_NAME),
+        workers=context.zip_workers,
+        should_stop=lambda: context.stopping.is_set() or cancel.is_set(),
     )
 
 
@@ -167,9 +167,9 @@ def use_dropped_zip(batch_dir: Path, manifest: Manifest) -> None:
     )
 
 
-def refusal(manifest: Manifest, record: ValidationRecord, pipeline: Pipeline) -> str | None:
+def refusal(manifest: Manifest, record: ValidationRecord, context: StageContext) -> str | None:
     """Return why the batch must not be uploaded (strict validation, shrink guard), or None."""
-    config = pipeline.config
+    config = context.config
     if config.validation.mode == "strict" and record.errors:
         return validation_reason(record)
     limit = config.guard.max_shrink_percent
@@ -181,29 +181,26 @@ def refusal(manifest: Manifest, record: ValidationRecord, pipeline: Pipeline) ->
     return describe(shrinks, max_shrink_percent=limit, batch_id=manifest.batch_id) if shrinks else None
 
 
-def prepare(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> None:
+def prepare(batch: Batch, context: StageContext) -> None:
     """
     Take a queued batch to `zipped`, or to `failed` when it must not be uploaded.
 
     The CSVs are zipped in a side thread while they are validated (deflate runs on the other
     core); a batch refused by validation or the guard cancels the zip and keeps no zip.
     """
+    manifest = batch.manifest
     if not manifest.files:
         trigger = f" (only the trigger file {manifest.trigger_file})" if manifest.trigger_file else ""
-        pipeline.fail(manifest, f"the batch has no export files{trigger}")
+        batch.fail(f"the batch has no export files{trigger}")
         return
-    mode = pipeline.config.validation.mode
+    mode = context.config.validation.mode
     cancel = threading.Event()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zip") as side:
-        zipping = (
-            side.submit(zip_originals, batch_dir, manifest, pipeline, cancel)
-            if manifest.source == "csv"
-            else None
-        )
+        zipping = side.submit(zip_originals, batch, context, cancel) if manifest.source == "csv" else None
         try:
-            reports = inspect(batch_dir, manifest, checks=mode != "off")
+            reports = inspect(batch.folder, manifest, checks=mode != "off")
             record = record_reports(manifest, reports, mode=mode)
-            reason = refusal(manifest, record, pipeline)
+            reason = refusal(manifest, record, context)
         except BaseException:
             cancel.set()
             raise
@@ -214,14 +211,14 @@ def prepare(batch_dir: Path, manifest: Manifest, pipeline: Pipeline) -> None:
         log.warning("validation.finished", errors=record.errors, warnings=record.warnings, mode=mode)
         log_problems(record)
     if reason is not None:
-        (batch_dir / ZIP_NAME).unlink(missing_ok=True)
-        pipeline.fail(manifest, reason)
+        batch.path(ZIP_NAME).unlink(missing_ok=True)
+        batch.fail(reason)
         return
     if result is None:
-        use_dropped_zip(batch_dir, manifest)
+        use_dropped_zip(batch.folder, manifest)
     else:
         record_zip(manifest, result)
-    pipeline.advance(manifest, BatchState.ZIPPED)
+    batch.advance(BatchState.ZIPPED)
 
 
 def finish_zipping(zipping: Future[ZipResult] | None, *, cancelled: bool) -> ZipResult | None:

@@ -24,19 +24,22 @@ from pathlib import Path
 
 import structlog
 
-from sis_watcher.batch.folders import batch_folders, file_away, open_batch
+from sis_watcher.batch.filing import file_away
+from sis_watcher.batch.folder import Batch
+from sis_watcher.batch.ids import batch_folders
 from sis_watcher.batch.manifest import BatchState, Manifest, ManifestUnreadable
 from sis_watcher.batch.quarantine import quarantine
+from sis_watcher.batch.repair import open_batch
 from sis_watcher.core.errors import (
     CanvasAuthProblem,
-    CanvasRejected,
     CanvasUnavailable,
     Stopping,
     TokenUnavailable,
+    UploadRejected,
 )
 from sis_watcher.core.logs import get_logger
 from sis_watcher.pipeline.conclude import conclude
-from sis_watcher.pipeline.context import Pipeline
+from sis_watcher.pipeline.context import StageContext
 from sis_watcher.pipeline.guard import record_success
 from sis_watcher.pipeline.poll import poll
 from sis_watcher.pipeline.prepare import prepare
@@ -55,12 +58,13 @@ class Incomplete(Exception):
 class Worker:
     """Drives the queue; `run` is the worker thread's body."""
 
-    def __init__(self, *, pipeline: Pipeline, wake: threading.Event, once: bool = False) -> None:
-        self.pipeline = pipeline
+    def __init__(self, *, context: StageContext, wake: threading.Event, once: bool = False) -> None:
+        self.context = context
         self.wake = wake
         self.once = once
         self.intake_finished = threading.Event()
         self.filed: list[Manifest] = []
+        self.current: Batch | None = None
         self.incomplete: str | None = None
         self.paused = False
         self.trouble_since: float | None = None
@@ -74,18 +78,18 @@ class Worker:
     def run(self) -> None:
         """Process batches until stopped (or, in `once` mode, until the queue is empty)."""
         try:
-            while not self.pipeline.stopping.is_set():
+            while not self.context.stopping.is_set():
                 # Read "intake finished" before listing: a batch sealed in between is then seen.
                 intake_done = self.intake_finished.is_set()
-                queued = batch_folders(self.pipeline.config.folders.queue)
+                queued = batch_folders(self.context.config.folders.queue)
                 if not queued:
                     if self.once and intake_done:
                         return
-                    self.pipeline.monitor.activity("idle, 0 queued", queued=0)
+                    self.context.monitor.activity("idle, 0 queued", queued=0)
                     self.wake.wait(IDLE_RECHECK_SECONDS)
                     self.wake.clear()
                     continue
-                self.pipeline.monitor.activity(f"working, {len(queued)} queued", queued=len(queued))
+                self.context.monitor.activity(f"working, {len(queued)} queued", queued=len(queued))
                 self.attempt(queued[0])
         except Incomplete:
             return
@@ -101,65 +105,70 @@ class Worker:
                 self.process(batch_dir)
             except (CanvasAuthProblem, TokenUnavailable) as error:
                 self.pause(str(error))
-            except (CanvasUnavailable, CanvasRejected) as error:
-                # CanvasRejected here came from a GET (only the upload's POST is a verdict, in
-                # `step`): a proxy's odd 4xx is no reason to fail a batch Canvas may be importing.
+            except CanvasUnavailable as error:
+                # An outage, throttling, or a look-up refused (`LookupRefused`): only the upload's
+                # own answer is a verdict (in `step`), so the batch waits and is tried again.
                 log.error(
                     "batch.retry_later",
                     caused_by=str(error),
-                    retry_in=self.pipeline.policy.max_backoff_seconds,
+                    retry_in=self.context.policy.max_backoff_seconds,
                 )
-                self.held_up(batch_dir, str(error), wait=self.pipeline.policy.max_backoff_seconds)
+                self.held_up(str(error), wait=self.context.policy.max_backoff_seconds)
             except OSError as error:
                 log.error(
                     "batch.step_failed", caused_by=f"{error.__class__.__name__}: {error}", errno=error.errno
                 )
-                self.held_up(batch_dir, f"local fault: {error}", wait=self.local_fault_wait)
+                self.held_up(f"local fault: {error}", wait=self.local_fault_wait)
                 self.local_fault_wait = min(
-                    self.local_fault_wait * 2, self.pipeline.policy.max_backoff_seconds
+                    self.local_fault_wait * 2, self.context.policy.max_backoff_seconds
                 )
 
     def process(self, batch_dir: Path) -> None:
-        """Run the batch's remaining steps, file it, and report it."""
-        pipeline = self.pipeline
+        """Open the batch (from its recorded state), run its remaining steps, file it, report it."""
+        context = self.context
+        self.current = None
         try:
-            manifest = open_batch(batch_dir, drop=pipeline.config.folders.drop, now=pipeline.clock.now())
+            manifest = open_batch(batch_dir, drop=context.config.folders.drop, now=context.clock.now())
         except ManifestUnreadable as error:
-            manifest = quarantine(batch_dir, reason=str(error), pipeline=pipeline)
-        if manifest is None:
-            return
-        while not manifest.state.is_final:
-            self.step(batch_dir, manifest)
+            self.current = quarantine(batch_dir, reason=str(error), clock=context.clock)
+        else:
+            if manifest is None:
+                return
+            self.current = Batch(batch_dir, manifest, clock=context.clock)
+        batch = self.current
+        while not batch.state.is_final:
+            self.step(batch)
             self.resume_if_paused()
-        self.finish(batch_dir, manifest)
+        self.finish(batch)
 
-    def step(self, batch_dir: Path, manifest: Manifest) -> None:
-        """Run the one step the batch's state calls for, saving the manifest after it."""
-        pipeline = self.pipeline
-        state = manifest.state
+    def step(self, batch: Batch) -> None:
+        """Run the one step the batch's state calls for (each step saves what it changes)."""
+        context = self.context
+        state = batch.state
         if state is BatchState.QUEUED:
-            pipeline.monitor.activity(f"checking and zipping {manifest.batch_id}", batch_id=manifest.batch_id)
-            prepare(batch_dir, manifest, pipeline)
-            manifest.save(batch_dir)
+            context.monitor.activity(f"checking and zipping {batch.batch_id}", batch_id=batch.batch_id)
+            prepare(batch, context)
         elif state in (BatchState.ZIPPED, BatchState.UPLOADING):
             try:
-                upload(batch_dir, manifest, pipeline)
-            except CanvasRejected as error:
-                pipeline.fail(manifest, f"Canvas refused the upload: {error}")
-                manifest.save(batch_dir)
+                upload(batch, context)
+            except UploadRejected as error:
+                batch.fail(f"Canvas refused the upload: {error}")
         elif state is BatchState.IMPORTING:
-            poll(batch_dir, manifest, pipeline)
+            poll(batch, context)
         else:
-            conclude(batch_dir, manifest, pipeline)
+            conclude(batch, context)
 
-    def finish(self, batch_dir: Path, manifest: Manifest) -> None:
+    def finish(self, batch: Batch) -> None:
         """File a finished batch into done/ or failed/ and tell the world."""
-        config = self.pipeline.config
+        config = self.context.config
+        manifest = batch.manifest
         if manifest.state is BatchState.DONE:
             if not config.keep_zip and manifest.zip is not None and not manifest.zip.dropped_as_is:
-                (batch_dir / manifest.zip.name).unlink(missing_ok=True)
+                batch.path(manifest.zip.name).unlink(missing_ok=True)
             record_success(manifest, queue=config.folders.queue, done=config.folders.done)
-        path = file_away(batch_dir, manifest, folders=config.folders)
+        path = file_away(batch.folder, manifest, folders=config.folders)
+        batch.folder = path
+        self.current = None
         self.filed.append(manifest)
         self.settled(manifest)
         log_method = log.info if manifest.state is BatchState.DONE else log.error
@@ -170,7 +179,7 @@ class Worker:
             path=str(path),
             import_id=manifest.canvas.import_id,
         )
-        self.pipeline.monitor.batch_filed(manifest, path)
+        self.context.monitor.batch_filed(manifest, path)
 
     def pause(self, reason: str) -> None:
         """Canvas refused the token or permission: wait, re-read the token, try again."""
@@ -181,46 +190,40 @@ class Worker:
         if not self.paused:
             self.paused = True
             log.error("upload.paused", reason=reason)
-            self.pipeline.monitor.uploads_paused(reason)
-            self.pipeline.monitor.activity(f"paused: {reason}")
-        self.pipeline.client.reload_token()
-        wait = min(AUTH_RETRY_SECONDS, self.pipeline.policy.max_backoff_seconds)
-        if self.pipeline.stopping.wait(wait):
+            self.context.monitor.uploads_paused(reason)
+            self.context.monitor.activity(f"paused: {reason}")
+        self.context.client.reload_token()
+        wait = min(AUTH_RETRY_SECONDS, self.context.policy.max_backoff_seconds)
+        if self.context.stopping.wait(wait):
             raise Stopping("shutdown while paused")
 
     def resume_if_paused(self) -> None:
         if self.paused:
             self.paused = False
             log.info("upload.resumed")
-            self.pipeline.monitor.uploads_resumed()
+            self.context.monitor.uploads_resumed()
 
-    def held_up(self, batch_dir: Path, reason: str, *, wait: float) -> None:
+    def held_up(self, reason: str, *, wait: float) -> None:
         """A transient or local fault: remember since when, alert if long, wait, try again."""
         if self.once:
             self.incomplete = reason
             raise Incomplete(reason)
-        now = self.pipeline.clock.monotonic()
+        now = self.context.clock.monotonic()
         if self.trouble_since is None:
             self.trouble_since = now
         elapsed = now - self.trouble_since
-        limit = self.pipeline.config.alerts.retries_stuck_after_seconds
+        limit = self.context.config.alerts.retries_stuck_after_seconds
         if elapsed >= limit and not self.trouble_reported:
             self.trouble_reported = True
-            try:
-                manifest = open_batch(
-                    batch_dir, drop=self.pipeline.config.folders.drop, now=self.pipeline.clock.now()
-                )
-            except (OSError, ManifestUnreadable):
-                manifest = None
-            if manifest is not None:
-                self.pipeline.monitor.retries_stuck(manifest, elapsed, reason)
-        if self.pipeline.stopping.wait(wait):
+            if self.current is not None:
+                self.context.monitor.retries_stuck(self.current.manifest, elapsed, reason)
+        if self.context.stopping.wait(wait):
             raise Stopping("shutdown while waiting to retry")
 
     def settled(self, manifest: Manifest) -> None:
         """The batch moved on: clear the trouble bookkeeping."""
         if self.trouble_reported:
-            self.pipeline.monitor.retries_recovered(manifest)
+            self.context.monitor.retries_recovered(manifest)
         self.trouble_since = None
         self.trouble_reported = False
         self.local_fault_wait = LOCAL_FAULT_FIRST_WAIT

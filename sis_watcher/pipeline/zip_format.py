@@ -45,6 +45,12 @@ def dos_time(mtime: float) -> tuple[int, int]:
     return (hour << 11) | (minute << 5) | (second // 2), ((year - 1980) << 9) | (month << 5) | day
 
 
+def shared_fields(member: MemberHeader) -> tuple[int, int, int, int, int]:
+    """Return the fields both headers of a member carry alike: flags, method, time, date, CRC."""
+    mod_time, mod_date = dos_time(member.mtime)
+    return UTF8_FLAG, DEFLATED, mod_time, mod_date, member.crc32
+
+
 def local_header(member: MemberHeader, *, zip64: bool = False) -> bytes:
     """
     Return the local file header for `member`.
@@ -53,7 +59,6 @@ def local_header(member: MemberHeader, *, zip64: bool = False) -> bytes:
     written before the sizes are known must keep its length when it is rewritten with them.
     """
     name = member.name.encode("utf-8")
-    mod_time, mod_date = dos_time(member.mtime)
     if member.needs_zip64 or zip64:
         extra = struct.pack("<HHQQ", 0x0001, 16, member.uncompressed_size, member.compressed_size)
         sizes = (LIMIT_32, LIMIT_32)
@@ -67,11 +72,7 @@ def local_header(member: MemberHeader, *, zip64: bool = False) -> bytes:
             "<IHHHHHIIIHH",
             0x04034B50,
             version,
-            UTF8_FLAG,
-            DEFLATED,
-            mod_time,
-            mod_date,
-            member.crc32,
+            *shared_fields(member),
             *sizes,
             len(name),
             len(extra),
@@ -84,7 +85,6 @@ def local_header(member: MemberHeader, *, zip64: bool = False) -> bytes:
 def central_entry(member: MemberHeader, offset: int) -> bytes:
     """Return the central directory entry of `member`, whose local header is at `offset`."""
     name = member.name.encode("utf-8")
-    mod_time, mod_date = dos_time(member.mtime)
     fields: list[int] = []
     uncompressed, compressed, local_offset = member.uncompressed_size, member.compressed_size, offset
     if uncompressed >= LIMIT_32:
@@ -104,11 +104,7 @@ def central_entry(member: MemberHeader, offset: int) -> bytes:
             0x02014B50,
             MADE_BY_UNIX | VERSION_ZIP64,
             version,
-            UTF8_FLAG,
-            DEFLATED,
-            mod_time,
-            mod_date,
-            member.crc32,
+            *shared_fields(member),
             compressed,
             uncompressed,
             len(name),

@@ -24,16 +24,16 @@ from types import TracebackType
 from typing import Any, Self
 
 from sis_watcher.canvas.verdict import TERMINAL_STATES
-from sis_watcher.config.settings import is_loopback_host
+from sis_watcher.core.urls import is_loopback_host
 from sis_watcher.simulator.http.auth import Gate
-from sis_watcher.simulator.http.server import Listener, LoopbackServer, Reply, Request, json_reply
+from sis_watcher.simulator.http.server import LoopbackServer, Reply, Request, ServingThread, json_reply
 from sis_watcher.simulator.model.faults import Fault, FaultKind, FaultPlan
 from sis_watcher.simulator.model.imports import ImportQueue
-from sis_watcher.simulator.model.records import DownloadRecord, Recorder, RequestRecord, UploadRecord
+from sis_watcher.simulator.model.records import DownloadRecord, ReceivedUpload, Recorder, RequestRecord
 from sis_watcher.simulator.model.settings import SimulatorSettings
 from sis_watcher.simulator.model.shapes import Context, import_json
 from sis_watcher.simulator.model.store import SisStore
-from sis_watcher.simulator.model.worker import Worker
+from sis_watcher.simulator.model.worker import ImportProcessor
 from sis_watcher.simulator.routes import control
 from sis_watcher.simulator.routes.api import Api
 from sis_watcher.simulator.routes.create import Creator
@@ -42,7 +42,7 @@ from sis_watcher.simulator.routes.storage import Files
 
 __all__ = ["CanvasSimulator", "Fault", "FaultKind", "SimulatorSettings"]
 
-FINAL_STATES = TERMINAL_STATES  # reference §2.2: the states a poller may stop at
+FINAL_STATES = TERMINAL_STATES  # docs/canvas.md §2.2: the states a poller may stop at
 STUCK = {FaultKind.STUCK_INITIALIZING: "initializing", FaultKind.STUCK_IMPORTING: "importing"}
 
 
@@ -66,8 +66,8 @@ class CanvasSimulator:
         self.stopping = threading.Event()
         self.own_dir = self.settings.storage_dir is None
         self.storage_dir = self.settings.storage_dir or Path(tempfile.mkdtemp(prefix="canvas-simulator-"))
-        self.api_listener: Listener | None = None
-        self.storage_listener: Listener | None = None
+        self.api_listener: ServingThread | None = None
+        self.storage_listener: ServingThread | None = None
         self.worker_thread: threading.Thread | None = None
         self.files = Files(queue=self.queue, recorder=self.recorder, storage_url=lambda: self.storage_url)
         self.creator = Creator(self.queue, self.store, self.recorder, self.storage_dir / "uploads")
@@ -81,10 +81,10 @@ class CanvasSimulator:
     def start(self) -> Self:
         """Start both listeners and the import worker; return once they accept connections."""
         (self.storage_dir / "uploads").mkdir(parents=True, exist_ok=True)
-        self.storage_listener = Listener(LoopbackServer((self.host, 0), self.files.storage))
-        self.api_listener = Listener(LoopbackServer((self.host, self.port), self.handle))
+        self.storage_listener = ServingThread(LoopbackServer((self.host, 0), self.files.storage))
+        self.api_listener = ServingThread(LoopbackServer((self.host, self.port), self.handle))
         self.api = Api(settings=self.settings, queue=self.queue, creator=self.creator, api_url=self.url)
-        worker = Worker(
+        worker = ImportProcessor(
             queue=self.queue, store=self.store, recorder=self.recorder, storage_dir=self.storage_dir
         )
         self.worker_thread = threading.Thread(target=worker.run, name="simulator-worker", daemon=True)
@@ -145,7 +145,7 @@ class CanvasSimulator:
         self.gate.set_revoked(False)
 
     def deny_permission(self, *, status: int = 401) -> None:
-        """Refuse authenticated requests as "user not authorized" with 401 or 403 (reference §4.1)."""
+        """Refuse authenticated requests as "user not authorized" with 401 or 403 (docs/canvas.md §4.1)."""
         self.gate.set_denied(status)
 
     def allow_permission(self) -> None:
@@ -154,7 +154,7 @@ class CanvasSimulator:
     # -- what happened ------------------------------------------------------------------------
 
     @property
-    def uploads(self) -> list[UploadRecord]:
+    def uploads(self) -> list[ReceivedUpload]:
         """One record per created import, in creation order."""
         with self.recorder.lock:
             return [self.recorder.uploads[key] for key in sorted(self.recorder.uploads)]

@@ -2,7 +2,7 @@
 Pre-flight validation of Canvas SIS CSV files, folders and zips, without Canvas.
 
 The entry points the daemon and `sis-watcher validate` use. Every rule comes from
-`reference/canvas-sis-api.md` §3.2-§3.5 and §5 through `csv_types`; how rows are read, counted
+docs/canvas.md §3.2-§3.5 and §5 through `csv_types`; how rows are read, counted
 and numbered, and why each problem is an error or a warning, is written down in
 `validation_csv`. Nothing here raises for a bad or missing file: the problem is in the report.
 
@@ -15,22 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sis_watcher.commands.validate import run_validate
-from sis_watcher.validation.model import STORED_PER_KIND, FileReport, Kind, Problem, ProblemLog, Severity
+from sis_watcher.validation.model import FileReport, Kind, ProblemLog
 from sis_watcher.validation.rows import CsvCheck
 from sis_watcher.validation.zips import check_zip
-
-__all__ = [
-    "STORED_PER_KIND",
-    "FileReport",
-    "Kind",
-    "Problem",
-    "Severity",
-    "run_validate",
-    "validate_file",
-    "validate_paths",
-    "validate_zip",
-]
 
 
 def validate_file(path: Path, *, display_name: str | None = None, checks: bool = True) -> FileReport:

@@ -16,14 +16,9 @@ from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import PurePosixPath
 
-from sis_watcher.canvas.csv_types import (
-    BY_NAME,
-    KNOWN_COLUMNS,
-    CsvType,
-    detect,
-    normalise_header,
-    type_suggested_by_name,
-)
+from sis_watcher.canvas.csv_names import type_suggested_by_name
+from sis_watcher.canvas.csv_rules import CsvType
+from sis_watcher.canvas.csv_types import BY_NAME, KNOWN_COLUMNS, detect, normalise_header
 from sis_watcher.validation.model import Kind, ProblemLog
 
 SHOWN_CHARACTERS = 60

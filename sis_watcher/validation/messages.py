@@ -7,7 +7,7 @@ decide *when* to log them are in `validation_csv`; header problems are in `valid
 
 from __future__ import annotations
 
-from sis_watcher.canvas.csv_types import CsvType
+from sis_watcher.canvas.csv_rules import CsvType
 from sis_watcher.validation.header import shown
 from sis_watcher.validation.model import Kind, ProblemLog
 
@@ -16,7 +16,7 @@ MALFORMED_HINTS = {
     "unexpected end of data": "a quoted value is never closed",
     "field larger than field limit": "a value runs over 131,072 characters, usually a quote never closed",
 }
-# The only types batch mode deletes from (reference §5.0).
+# The only types batch mode deletes from (docs/canvas.md §5.0).
 BATCH_MODE_TYPES = frozenset({"course", "section", "enrollment"})
 BREAK_NAMES = {"\n": "LF (\\n)", "\r\n": "CRLF (\\r\\n)", "\r": "CR (\\r)"}
 ILLEGAL_QUOTE = "a double quote appears inside a value that is not itself in quotes"

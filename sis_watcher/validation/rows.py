@@ -7,13 +7,13 @@ valid, required values non-blank, and, only in chunks holding quotes, NUL bytes 
 a look at its characters. Rows that fail the test are inspected closely (`_inspect`), which is
 where every row-level problem is found; clean rows cost a few comparisons.
 
-Rows are counted the way Canvas reads them (reference §3.4, `skip_blanks: true` and all-empty
+Rows are counted the way Canvas reads them (docs/canvas.md §3.4, `skip_blanks: true` and all-empty
 rows skipped): `rows` is the number of records after the header minus blank lines and minus
 records whose values are all empty after Ruby's `strip`. Row numbers count like Canvas's errors:
 the header is row 1, blank lines are not counted, every other record (a quoted value with line
 breaks included) is one row.
 
-Severities (reference §3.3-§3.5, §5.0). Errors: Canvas fails or drops the file, or silently
+Severities (docs/canvas.md §3.3-§3.5, §5.0). Errors: Canvas fails or drops the file, or silently
 reads it wrongly. Warnings: Canvas imports the file and warns about, or skips, single rows.
 Ragged rows are split: a row with *more* fields than the header is an error, because Ruby's CSV
 drops the extra values without a word and the usual cause (an unquoted comma) shifts every later
@@ -27,7 +27,8 @@ import csv
 import re
 from typing import IO, TYPE_CHECKING
 
-from sis_watcher.canvas.csv_types import CsvType, detect
+from sis_watcher.canvas.csv_rules import CsvType
+from sis_watcher.canvas.csv_types import detect
 from sis_watcher.validation.chunks import (
     CHUNK_BYTES,
     NOT_UTF8,

@@ -1,5 +1,5 @@
 """
-Validation of a zip as Canvas unpacks it (reference §3.2 and §3.5).
+Validation of a zip as Canvas unpacks it (docs/canvas.md §3.2 and §3.5).
 
 Canvas refuses the whole archive when it holds more than 100,000 entries or expands to more than
 100 times its own size (never more than 50 GB); it skips unsafe entries (absolute paths, `..`,
@@ -15,7 +15,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from sis_watcher.canvas.csv_types import zip_member_is_ignored
+from sis_watcher.canvas.csv_names import zip_member_is_ignored
 from sis_watcher.validation.chunks import CHUNK_BYTES
 from sis_watcher.validation.model import FileReport, Kind, ProblemLog
 from sis_watcher.validation.rows import CsvCheck

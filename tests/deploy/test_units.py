@@ -13,7 +13,7 @@ from deploy.helpers import PLAIN_UNIT, TEMPLATE_UNIT, VENV_BINARY, run, setting,
 
 MAX_EXPOSURE = 1.5
 
-# The CLI contract (DESIGN.md): the offline check before the daemon, both on the same config.
+# The CLI contract (README, "Running under systemd"): the offline check before the daemon, both on the same config.
 EXEC_LINES = {
     PLAIN_UNIT: (
         f"{VENV_BINARY} check -c /etc/sis-watcher/config.yaml --offline",

@@ -14,8 +14,8 @@ import sys
 
 import httpx
 import pytest
-from alerts.servers import Webhook
 
+from loopback_servers import Webhook
 from support import BAD_HEADER_CSV, TOKEN, USERS_CSV, child_env, drop_file, run_command, wait_until
 
 

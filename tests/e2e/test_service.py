@@ -10,10 +10,14 @@ import hashlib
 import signal
 import zipfile
 
+from sis_watcher.simulator.canvas import CanvasSimulator
+from sis_watcher.simulator.model.settings import SimulatorSettings
+
 from support import (
     BAD_HEADER_CSV,
     COURSES_CSV,
     ENROLLMENTS_CSV,
+    TOKEN,
     USERS_CSV,
     drop_file,
     run_command,
@@ -153,3 +157,23 @@ class TestOnce:
 
         assert result.returncode == 1
         assert len(tree.batches("failed")) == 1
+
+    def test_a_batch_canvas_fails_outright_is_filed_with_canvas_error_message(self, tree):
+        """Canvas failing a batch with only `data.error_message` (no row messages): that text is the reason."""
+        settings = SimulatorSettings(max_uncompressed_bytes=10)  # every zip is over Canvas's size limit
+        with CanvasSimulator(token=TOKEN, settings=settings) as canvas:
+            config = tree.write_config(canvas.url, intake={"settle_seconds": 0})
+            drop_file(tree.drop, "users.csv", USERS_CSV)
+
+            result = run_command("once", "-c", str(config), cwd=tree.root)
+
+            assert result.returncode == 1, result.stdout + result.stderr
+            [batch] = tree.batches("failed")
+            manifest = tree.manifest(batch)
+            import_id = manifest["canvas"]["import_id"]
+            assert "processing_errors" not in (canvas.import_json(import_id) or {"processing_errors": 1})
+            assert "CanvasUnzip::SizeLimitExceeded" == manifest["canvas"]["error_message"]
+            assert (
+                f"Canvas import {import_id} ended failed: CanvasUnzip::SizeLimitExceeded"
+                == (manifest["outcome"]["reason"])
+            )

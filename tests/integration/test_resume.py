@@ -18,17 +18,20 @@ from pathlib import Path
 
 import pytest
 
-from sis_watcher.batch.folders import batch_folders, seal
+from sis_watcher.batch.folder import Batch
+from sis_watcher.batch.ids import batch_folders
 from sis_watcher.batch.manifest import BatchState, Manifest, PlannedFile, load_manifest
+from sis_watcher.batch.sealing import seal
 from sis_watcher.canvas.client import CanvasClient
 from sis_watcher.canvas.credentials import TokenSource
-from sis_watcher.canvas.retry import RetryPolicy
-from sis_watcher.config.settings import Config, load
+from sis_watcher.config.load import load
+from sis_watcher.config.settings import Config
+from sis_watcher.core.backoff import RetryPolicy
 from sis_watcher.core.clock import SystemClock, isoformat
 from sis_watcher.daemon.service import Daemon
-from sis_watcher.intake.readiness import Intake, scan
+from sis_watcher.intake.readiness import SealPlanner, scan
 from sis_watcher.ops.events import Monitor
-from sis_watcher.pipeline.context import Pipeline
+from sis_watcher.pipeline.context import StageContext
 from sis_watcher.pipeline.prepare import prepare
 from sis_watcher.simulator.model.faults import FaultKind
 
@@ -40,7 +43,7 @@ def sealed_batch(tree, config: Config) -> Path:
     drop_file(tree.drop, "users.csv", USERS_CSV)
     drop_file(tree.drop, "courses.csv", COURSES_CSV)
     tree.queue.mkdir(parents=True, exist_ok=True)
-    intake = Intake(config.intake)
+    intake = SealPlanner(config.intake)
     intake.observe(scan(tree.drop, config.intake), 0.0)
     [plan] = intake.plans(1000.0)
     result = seal(plan, folders=config.folders, now=SystemClock().now())
@@ -48,13 +51,13 @@ def sealed_batch(tree, config: Config) -> Path:
     return result.batch_dir
 
 
-def pipeline_for(config: Config) -> Pipeline:
+def pipeline_for(config: Config) -> StageContext:
     client = CanvasClient(
         base_url=config.canvas.base_url,
         account_id=config.canvas.account_id,
         token_source=TokenSource(token_file=None, environ={"CANVAS_TOKEN": TOKEN}),
     )
-    return Pipeline(
+    return StageContext(
         config=config,
         client=client,
         clock=SystemClock(),
@@ -64,12 +67,11 @@ def pipeline_for(config: Config) -> Pipeline:
     )
 
 
-def zipped_batch(tree, config: Config) -> tuple[Path, Manifest, Pipeline]:
+def zipped_batch(tree, config: Config) -> tuple[Path, Manifest, StageContext]:
     batch_dir = sealed_batch(tree, config)
     manifest = load_manifest(batch_dir)
     pipeline = pipeline_for(config)
-    prepare(batch_dir, manifest, pipeline)
-    manifest.save(batch_dir)
+    prepare(Batch(batch_dir, manifest, clock=pipeline.clock), pipeline)
     assert BatchState.ZIPPED == manifest.state
     return batch_dir, manifest, pipeline
 
@@ -226,7 +228,7 @@ class TestSealing:
             big = b"user_id,login_id,status\n" + b"u1,l1,active\n" * 12_000_000
             (tree.drop / "users.csv").write_bytes(big)
             tree.queue.mkdir(parents=True)
-            intake = Intake(config.intake)
+            intake = SealPlanner(config.intake)
             intake.observe(scan(tree.drop, config.intake), 0.0)
             [plan] = intake.plans(1000.0)
             states: set[str] = set()
@@ -292,14 +294,14 @@ class TestReviewFindings:
         drop_file(tree.drop, "export.zip", source.read_bytes())
         config = load(config_path)
         tree.queue.mkdir(parents=True)
-        intake = Intake(config.intake)
+        intake = SealPlanner(config.intake)
         intake.observe(scan(tree.drop, config.intake), 0.0)
         [plan] = intake.plans(1000.0)
         batch_dir = seal(plan, folders=config.folders, now=SystemClock().now()).batch_dir
         assert batch_dir is not None
         manifest = load_manifest(batch_dir)
         pipeline = pipeline_for(config)
-        prepare(batch_dir, manifest, pipeline)
+        prepare(Batch(batch_dir, manifest, clock=pipeline.clock), pipeline)
         assert manifest.zip is not None
         assert ["courses.csv", "users.csv"] == sorted(member.name for member in manifest.zip.members)
         manifest.upload.started_at = isoformat(SystemClock().now() - timedelta(seconds=1))

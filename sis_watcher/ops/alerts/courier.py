@@ -3,11 +3,12 @@ Alert delivery: the `Alert` value, the `Channel` seam, a `Courier` per channel, 
 
 A `Courier` owns one channel's bounded queue and sender thread. `offer` never blocks: a full
 queue (or a closed courier) drops the alert with an `alert.dropped` event. The thread sends each
-alert in order, `attempts` times at most with exponential backoff (`backoff_seconds`, doubled
-each time), and stops early on an error the channel calls permanent. It logs `alert.sent`,
-`alert.retry_scheduled` and `alert.failed` with the alert's kind, channel and batch id, and the
-cause as `Class: message` (channels keep secrets out of their messages; the log redactor is the
-last line of defence). `close` then `join(timeout)` flush what is queued and abandon the rest.
+alert in order on its `RetryPolicy` (the same backoff vocabulary as every retry loop: exponential,
+capped, at most `max_attempts` tries), and stops early on an error the channel calls permanent.
+It logs `alert.sent`, `alert.retry_scheduled` and `alert.failed` with the alert's kind, channel
+and batch id, and the cause as `Class: message` (channels keep secrets out of their messages;
+the log redactor is the last line of defence). `close` then `join(timeout)` flush what is
+queued and abandon the rest.
 
 `OnceOnly` remembers which alerts went out (at most one per event) and numbers the episodes of
 a lasting problem (a pause, an intake problem) so each gets one alert and one recovery alert.
@@ -22,12 +23,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sis_watcher.core.backoff import RetryPolicy
 from sis_watcher.core.logs import get_logger
 
 log = get_logger()
 LINE_CHARS = 600
 REMEMBERED_KEYS = 10_000
 MAX_BACKOFF_SECONDS = 60.0
+
+
+def delivery_policy(*, attempts: int, backoff_seconds: float) -> RetryPolicy:
+    """Return the policy of one alert's delivery: `attempts` tries, `backoff_seconds` doubled per retry."""
+    return RetryPolicy(
+        initial_seconds=backoff_seconds,
+        max_backoff_seconds=MAX_BACKOFF_SECONDS,
+        max_elapsed_seconds=float("inf"),
+        jitter_seconds=0.0,
+        max_attempts=attempts,
+    )
 
 
 class Channel(Protocol):
@@ -58,10 +71,9 @@ def clip(text: object, *, limit: int = LINE_CHARS) -> str:
 class Courier:
     """One channel's bounded queue and sender thread (`start`, `offer`, `close`, `join`)."""
 
-    def __init__(self, channel: Channel, *, attempts: int, backoff_seconds: float, queue_size: int) -> None:
+    def __init__(self, channel: Channel, *, policy: RetryPolicy, queue_size: int) -> None:
         self.channel = channel
-        self.attempts = attempts
-        self.backoff_seconds = backoff_seconds
+        self.policy = policy
         self.queue_size = queue_size
         self.pending: queue.Queue[Alert | None] = queue.Queue()
         self.lock = threading.Lock()
@@ -96,10 +108,11 @@ class Courier:
                 self.channel.send(subject=alert.subject, text=alert.text, fields=alert.fields)
             except Exception as error:
                 cause = clip(f"{error.__class__.__name__}: {error}")
-                if attempt >= self.attempts or self.channel.is_permanent(error):
+                gives_up = self.policy.gives_up(attempts=attempt, elapsed_seconds=0.0)
+                if gives_up or self.channel.is_permanent(error):
                     log.error("alert.failed", **self.note(alert, attempts=attempt, caused_by=cause))
                     return
-                wait = min(self.backoff_seconds * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+                wait = self.policy.backoff(attempt)
                 log.warning(
                     "alert.retry_scheduled",
                     **self.note(alert, retry_num=attempt, wait_for=wait, caused_by=cause),

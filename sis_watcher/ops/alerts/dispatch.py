@@ -33,7 +33,7 @@ from sis_watcher.batch.manifest import BatchState, Manifest
 from sis_watcher.canvas.verdict import first_messages_by_file, pairs
 from sis_watcher.config.settings import AlertSettings
 from sis_watcher.core.logs import get_logger
-from sis_watcher.ops.alerts.courier import Alert, Channel, Courier, OnceOnly, clip
+from sis_watcher.ops.alerts.courier import Alert, Channel, Courier, OnceOnly, clip, delivery_policy
 from sis_watcher.ops.alerts.email import EmailChannel
 from sis_watcher.ops.alerts.webhook import WebhookChannel
 from sis_watcher.ops.events import Listener
@@ -120,7 +120,11 @@ class Alerter(Listener):
         if settings.email is not None:
             channels.append(EmailChannel(settings.email, environ=os.environ if environ is None else environ))
         self.couriers = [
-            Courier(channel, attempts=attempts, backoff_seconds=backoff_seconds, queue_size=queue_size)
+            Courier(
+                channel,
+                policy=delivery_policy(attempts=attempts, backoff_seconds=backoff_seconds),
+                queue_size=queue_size,
+            )
             for channel in channels
         ]
         self.on_warnings = settings.on_warnings

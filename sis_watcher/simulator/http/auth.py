@@ -1,5 +1,5 @@
 """
-Who may call: Bearer tokens, revocation, permission denial, rate-limit headers (reference §4).
+Who may call: Bearer tokens, revocation, permission denial, rate-limit headers (docs/canvas.md §4).
 
 The token is compared in constant time and never logged or echoed.
 """
@@ -80,7 +80,7 @@ class Gate:
             self.denied_status = status
 
     def charge_up_front(self) -> None:
-        """Charge the up-front cost of a request in flight (reference §4.2, `LeakyBucket`)."""
+        """Charge the up-front cost of a request in flight (docs/canvas.md §4.2, `LeakyBucket`)."""
         with self.lock:
             self.leak()
             self.level += UP_FRONT_COST

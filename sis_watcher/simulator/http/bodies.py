@@ -43,11 +43,16 @@ def iter_body(
         remaining = int(content_length or 0)
     except ValueError:
         raise BadBody("Content-Length is not a number") from None
-    while remaining > 0:
-        data = rfile.read(min(CHUNK, remaining))
+    yield from iter_exactly(rfile, remaining, short="the body ended before Content-Length")
+
+
+def iter_exactly(rfile: Readable, size: int, *, short: str) -> Iterator[bytes]:
+    """Yield exactly `size` bytes in pieces of at most `CHUNK`; raise BadBody(`short`) if they end early."""
+    while size > 0:
+        data = rfile.read(min(CHUNK, size))
         if not data:
-            raise BadBody("the body ended before Content-Length")
-        remaining -= len(data)
+            raise BadBody(short)
+        size -= len(data)
         yield data
 
 
@@ -63,12 +68,7 @@ def iter_chunked(rfile: Readable) -> Iterator[bytes]:
             while rfile.readline(MAX_HEADER_BYTES) not in (b"\r\n", b"\n", b""):
                 pass
             return
-        while size > 0:
-            data = rfile.read(min(CHUNK, size))
-            if not data:
-                raise BadBody("the body ended inside a chunk")
-            size -= len(data)
-            yield data
+        yield from iter_exactly(rfile, size, short="the body ended inside a chunk")
         rfile.readline(MAX_HEADER_BYTES)
 
 

@@ -87,7 +87,7 @@ class LoopbackServer(ThreadingHTTPServer):
         self.app = app
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
-        super().__init__(address, Handler)
+        super().__init__(address, ApiRequestHandler)
 
     def track(self, connection: socket.socket, *, add: bool) -> None:
         with self.connections_lock:
@@ -107,7 +107,7 @@ class LoopbackServer(ThreadingHTTPServer):
 
 
 @dataclass(slots=True)
-class Listener:
+class ServingThread:
     """A `LoopbackServer` serving in its own thread."""
 
     server: LoopbackServer
@@ -130,7 +130,7 @@ class Listener:
         self.thread.join(timeout=10)
 
 
-class Handler(BaseHTTPRequestHandler):
+class ApiRequestHandler(BaseHTTPRequestHandler):
     """Hands each request to the server's app; HTTP/1.1 with keep-alive."""
 
     protocol_version = "HTTP/1.1"

@@ -22,7 +22,7 @@ class FaultKind(StrEnum):
 
     STATUS = "status"  # answer `status` (500 by default) with Canvas's generic error JSON
     THROTTLE_429 = "throttle_429"  # 429 Too Many Requests, plain text
-    THROTTLE_403 = "throttle_403"  # reference §4.2: 403 text/plain "Rate Limit Exceeded"
+    THROTTLE_403 = "throttle_403"  # docs/canvas.md §4.2: 403 text/plain "Rate Limit Exceeded"
     DROP = "drop"  # read the body, then close the connection without an answer, doing nothing
     DROP_AFTER_UPLOAD = "drop_after_upload"  # do the request (create the import), then hang up
     SLOW = "slow"  # do the request, wait `delay_seconds`, then answer

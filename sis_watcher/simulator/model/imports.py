@@ -1,5 +1,5 @@
 """
-The SisBatch rows of the simulated root account and their life cycle (reference §2.2, §3.1).
+The SisBatch rows of the simulated root account and their life cycle (docs/canvas.md §2.2, §3.1).
 
 `ImportQueue` holds every import; its worker thread (`worker.run_worker`) moves them
 `created` -> `importing` -> a final state, one at a time and oldest first, with the delays of
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sis_watcher.simulator.model.outcome import Outcome, SisMessage
+from sis_watcher.simulator.model.outcome import ProcessingOutcome, SisMessage
 from sis_watcher.simulator.model.params import CreateOptions
 from sis_watcher.simulator.model.settings import SimulatorSettings
 
@@ -57,7 +57,7 @@ class ImportRow:
     finish_mono: float | None = None
     ended_at: datetime | None = None
     progress: int = 0
-    outcome: Outcome | None = None
+    outcome: ProcessingOutcome | None = None
     messages: list[SisMessage] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     attachment_ids: list[int] = field(default_factory=list)
@@ -74,7 +74,7 @@ class ImportRow:
         self.updated_at = datetime.now(UTC)
 
     def live_progress(self, now: float) -> int:
-        """Return `progress`, interpolated by time while importing (an integer, reference §2.1)."""
+        """Return `progress`, interpolated by time while importing (an integer, docs/canvas.md §2.1)."""
         if self.workflow_state != "importing" or self.started_mono is None or self.finish_mono is None:
             return self.progress
         span = self.finish_mono - self.started_mono
@@ -104,7 +104,7 @@ class ImportQueue:
         state: str = "created",
         stuck: str | None = None,
     ) -> ImportRow:
-        """Add an import (reference §1.1: saved `created`, or left `initializing`) and wake the worker."""
+        """Add an import (docs/canvas.md §1.1: saved `created`, or left `initializing`); wake the job."""
         now = datetime.now(UTC)
         with self.cond:
             row = ImportRow(
@@ -128,7 +128,7 @@ class ImportQueue:
             return self.rows.get(import_id)
 
     def all(self) -> list[ImportRow]:
-        """Return every import, newest first (created_at DESC, reference §1.3)."""
+        """Return every import, newest first (created_at DESC, docs/canvas.md §1.3)."""
         with self.cond:
             return sorted(self.rows.values(), key=lambda row: (row.created_at, row.id), reverse=True)
 
@@ -140,7 +140,7 @@ class ImportQueue:
         return min(waiting, key=lambda row: (row.created_at, row.id), default=None)
 
     def abort(self, import_id: int) -> ImportRow | None:
-        """Abort a not-completed import (reference §1.5); None if missing or already final."""
+        """Abort a not-completed import (docs/canvas.md §1.5); None if missing or already final."""
         with self.cond:
             row = self.rows.get(import_id)
             if row is None or row.workflow_state not in NOT_COMPLETED:
@@ -151,7 +151,7 @@ class ImportQueue:
             return row
 
     def abort_all_pending(self) -> None:
-        """Abort every `initializing` and `created` import with progress 100 (reference §1.6)."""
+        """Abort every `initializing` and `created` import with progress 100 (docs/canvas.md §1.6)."""
         with self.cond:
             for row in self.rows.values():
                 if row.workflow_state in ("initializing", "created"):
@@ -160,7 +160,7 @@ class ImportQueue:
             self.cond.notify_all()
 
     def delay_after_abort(self) -> None:
-        """Hold the queue after an abort (reference §1.5: about 10 minutes on Canvas)."""
+        """Hold the queue after an abort (docs/canvas.md §1.5: about 10 minutes on Canvas)."""
         self.resume_mono = self.monotonic() + self.settings.after_abort_delay_seconds
 
     def clear(self) -> None:

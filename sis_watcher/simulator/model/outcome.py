@@ -34,7 +34,7 @@ class CsvFile:
 
 
 @dataclass(slots=True, kw_only=True)
-class Outcome:
+class ProcessingOutcome:
     """Everything an import's result is derived from."""
 
     files: list[CsvFile] = field(default_factory=list)

@@ -59,7 +59,7 @@ class Refusal:
 
 
 def check_enums(params: dict[str, str]) -> Refusal | None:
-    """Return the 400 for an invalid drop or remove status (reference §1.1, §6.6)."""
+    """Return the 400 for an invalid drop or remove status (docs/canvas.md §1.1, §6.6)."""
     checks = (
         ("diffing_drop_status", ENROLLMENT_DROP_STATUSES),
         ("diffing_user_remove_status", USER_REMOVE_STATUSES),
@@ -78,12 +78,12 @@ def read_options(params: dict[str, str], *, resolve_term: TermResolver) -> Creat
 
     `resolve_term` maps a `batch_mode_term_id` to an active term's Canvas id (None: not found).
     A refusal with `keep_initializing` still creates the row, left in `initializing` (the
-    `multi_term_batch_mode` trap, reference §1.1).
+    `multi_term_batch_mode` trap, docs/canvas.md §1.1).
     """
     refusal = check_enums(params)
     if refusal is not None:
         return refusal
-    multi_term_sent = "multi_term_batch_mode" in params  # reference §1.1: presence, not value
+    multi_term_sent = "multi_term_batch_mode" in params  # docs/canvas.md §1.1: presence, not value
     batch_mode = value_to_boolean(params.get("batch_mode")) or multi_term_sent
     term_id = None
     if value_to_boolean(params.get("batch_mode")) and not multi_term_sent:

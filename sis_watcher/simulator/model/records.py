@@ -20,7 +20,7 @@ class MemberRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class UploadRecord:
+class ReceivedUpload:
     """
     One created import and the body that created it.
 
@@ -76,7 +76,7 @@ class Recorder:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: list[RequestRecord] = field(default_factory=list)
-    uploads: dict[int, UploadRecord] = field(default_factory=dict)
+    uploads: dict[int, ReceivedUpload] = field(default_factory=dict)
     downloads: list[DownloadRecord] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -100,7 +100,7 @@ class Recorder:
         with self.lock:
             self.downloads.append(record)
 
-    def add_upload(self, record: UploadRecord) -> None:
+    def add_upload(self, record: ReceivedUpload) -> None:
         with self.lock:
             self.uploads[record.import_id] = record
 

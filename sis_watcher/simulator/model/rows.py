@@ -1,5 +1,5 @@
 """
-Row-level checks, as Canvas's importers make them (reference §3.4, §5).
+Row-level checks, as Canvas's importers make them (docs/canvas.md §3.4, §5).
 
 Every problem found here is a *warning* (the batch ends `imported_with_messages`); the row is
 skipped and not counted. Fields are stripped and empty ones read as missing, like Canvas.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sis_watcher.canvas.csv_types import CsvType
+from sis_watcher.canvas.csv_rules import CsvType
 from sis_watcher.simulator.model.store import Change, SisStore
 
 NUL_MESSAGE = "Some of the fields contain NULL character"
@@ -54,7 +54,7 @@ def check_row(
 ) -> RowResult:
     """Check one row (values already stripped, empty ones absent) and return its effect."""
     if csv_type.name == "user" and any("\x00" in value for value in values.values()):
-        return RowResult(warning=NUL_MESSAGE)  # reference §3.4 (user_importer.rb)
+        return RowResult(warning=NUL_MESSAGE)  # docs/canvas.md §3.4 (user_importer.rb)
     problem = missing_message(csv_type, values, header)
     if problem is not None:
         return RowResult(warning=problem)
@@ -64,7 +64,7 @@ def check_row(
         return RowResult(warning=f'Improper status "{status}" for {label(csv_type)} {ident}')
     active = not status.lower().startswith("deleted")
     if skip_deletes and not active:
-        return RowResult(skipped=True)  # reference §1.1: skip_deletes skips rows with status deleted
+        return RowResult(skipped=True)  # docs/canvas.md §1.1: skip_deletes skips rows with status deleted
     reference_problem = check_references(csv_type, values, store)
     if reference_problem is not None:
         return RowResult(warning=reference_problem)

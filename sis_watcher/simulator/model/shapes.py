@@ -1,4 +1,4 @@
-"""The JSON Canvas answers with: SisImport, File, SisImportError, account and user (reference §2, §6)."""
+"""The JSON Canvas answers with: SisImport, File, SisImportError, account and user (docs/canvas.md §2, §6)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def file_json(
 
 
 def listed(messages: list[SisMessage], *, failure: bool) -> list[list[str | None]]:
-    """At most 24 `[file, message]` pairs plus the "and N more" pair (reference §2.3)."""
+    """At most 24 `[file, message]` pairs plus the "and N more" pair (docs/canvas.md §2.3)."""
     chosen = [[message.file, message.message] for message in messages if message.failure == failure]
     if len(chosen) <= MAX_LISTED_MESSAGES:
         return chosen
@@ -89,7 +89,7 @@ def listed(messages: list[SisMessage], *, failure: bool) -> list[list[str | None
 
 
 def import_json(row: ImportRow, context: Context) -> dict[str, Any]:
-    """Return one SisImport as Canvas shapes it (reference §2.1: field order and nulls)."""
+    """Return one SisImport as Canvas shapes it (docs/canvas.md §2.1: field order and nulls)."""
     settings = context.settings
     result: dict[str, Any] = {
         "id": row.id,
@@ -148,7 +148,7 @@ def import_json(row: ImportRow, context: Context) -> dict[str, Any]:
 
 
 def error_json(row: ImportRow, message: SisMessage) -> dict[str, Any]:
-    """One SisImportError (reference §6.5)."""
+    """One SisImportError (docs/canvas.md §6.5)."""
     return {
         "sis_import_id": row.id,
         "file": message.file,

@@ -3,7 +3,7 @@ The SIS objects the simulated account holds, built up by imports.
 
 Only what the simulator needs to behave like Canvas is kept: ids for reference checks
 (a section's course, an enrollment's course, section and user) and, for batch mode, the term of
-each course, section and enrollment plus the import that last touched it (reference §2.4).
+each course, section and enrollment plus the import that last touched it (docs/canvas.md §2.4).
 Memory is bounded by `max_objects`: past it the store stops growing and stops checking
 references (`overflowed`), so a 1 GB benchmark upload cannot exhaust memory.
 """
@@ -136,7 +136,7 @@ class SisStore:
         """
         Return, per kind, (objects batch mode would delete, active objects) in `terms`.
 
-        Kinds are courses, sections, enrollments (reference §2.4: only these are deleted).
+        Kinds are courses, sections, enrollments (docs/canvas.md §2.4: only these are deleted).
         """
         with self.lock:
             result = {}

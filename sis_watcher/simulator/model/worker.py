@@ -1,5 +1,5 @@
 """
-The account's import job (reference §2.2, §2.4, §3.1).
+The account's import job (docs/canvas.md §2.2, §2.4, §3.1).
 
 It takes `created` imports one at a time, oldest first, processes each in this background
 thread (never in a request handler) and finishes it like Canvas.
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sis_watcher.simulator.model.imports import ImportQueue, ImportRow
-from sis_watcher.simulator.model.outcome import Outcome, SisMessage
+from sis_watcher.simulator.model.outcome import ProcessingOutcome, SisMessage
 from sis_watcher.simulator.model.processing import Cancelled, process_upload
 from sis_watcher.simulator.model.records import MemberRecord, Recorder
 from sis_watcher.simulator.model.store import SisStore
@@ -23,7 +23,7 @@ IMPORTED_STATES = ("imported", "imported_with_messages")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Worker:
+class ImportProcessor:
     """The collaborators of the worker thread."""
 
     queue: ImportQueue
@@ -77,7 +77,7 @@ class Worker:
         except Cancelled:
             return
         except Exception as error:  # an unexpected exception fails the batch, like the job's rescue
-            outcome = Outcome(error_message=f"{type(error).__name__}: {error}")
+            outcome = ProcessingOutcome(error_message=f"{type(error).__name__}: {error}")
         members = tuple(
             MemberRecord(
                 name=file.path, bytes=file.size, sha256=file.sha256, rows=file.rows, csv_type=file.csv_type
@@ -105,8 +105,8 @@ class Worker:
             self.finish(row, outcome)
             queue.cond.notify_all()
 
-    def finish(self, row: ImportRow, outcome: Outcome) -> None:
-        """Decide the final state, counts and messages (reference §2.2 to §2.4)."""
+    def finish(self, row: ImportRow, outcome: ProcessingOutcome) -> None:
+        """Decide the final state, counts and messages (docs/canvas.md §2.2 to §2.4)."""
         now = self.queue.monotonic()
         row.messages = list(outcome.messages)
         counts: dict[str, int] = dict(outcome.counts)
@@ -146,7 +146,7 @@ class Worker:
             self.queue.delay_after_abort()
 
     def batch_mode(self, row: ImportRow, counts: dict[str, int], *, failed: bool) -> tuple[str | None, str]:
-        """Run batch-mode cleanup or abort on a `change_threshold` breach (reference §2.4)."""
+        """Run batch-mode cleanup or abort on a `change_threshold` breach (docs/canvas.md §2.4)."""
         options = row.options
         if not options.batch_mode or failed or self.store.overflowed:
             return None, "importing"
@@ -170,8 +170,8 @@ class Worker:
             counts[f"batch_{name}_deleted"] = deleted
         return None, "importing"
 
-    def diffing(self, row: ImportRow, outcome: Outcome) -> str | None:
-        """Pick the import diffed against and apply the diffing thresholds (reference §2.4)."""
+    def diffing(self, row: ImportRow, outcome: ProcessingOutcome) -> str | None:
+        """Pick the import diffed against and apply the diffing thresholds (docs/canvas.md §2.4)."""
         identifier = row.options.diffing_data_set_identifier
         if identifier is None:
             return None

@@ -1,5 +1,5 @@
 """
-The Canvas API routes under `/api/v1` (reference §1).
+The Canvas API routes under `/api/v1` (docs/canvas.md §1).
 
 They are called once a request is authenticated; the errors-file download is in `storage`.
 """
@@ -55,7 +55,7 @@ class Api:
 
     def route(self, request: Request, *, stuck: str | None = None) -> Reply:  # noqa: PLR0911 - one return a route
         """Answer an authenticated API request."""
-        path = request.path.removesuffix(".json")  # reference §1: `.json` is accepted
+        path = request.path.removesuffix(".json")  # docs/canvas.md §1: `.json` is accepted
         if path == "/api/v1/users/self" and request.method == "GET":
             return json_reply(200, user_json(self.settings))
         match = ACCOUNT.match(path)
@@ -74,7 +74,7 @@ class Api:
         if not rest.startswith(("/sis_imports", "/sis_import_errors")):
             return not_found()
         if sub:
-            return json_reply(400, NOT_ROOT)  # reference §1: check_account
+            return json_reply(400, NOT_ROOT)  # docs/canvas.md §1: check_account
         if not self.settings.sis_imports_enabled:
             return json_reply(403, NOT_ENABLED)
         return self.sis_imports(request, rest, stuck=stuck)
@@ -110,7 +110,7 @@ class Api:
         if action == ((), "GET"):
             row = self.queue.get(import_id)
         elif action == (("abort",), "PUT"):
-            row = self.queue.abort(import_id)  # reference §1.5: a final import is a 404
+            row = self.queue.abort(import_id)  # docs/canvas.md §1.5: a final import is a 404
         elif action == (("errors",), "GET"):
             found = self.queue.get(import_id)
             return self.errors(request, [found]) if found else not_found()
@@ -126,7 +126,7 @@ class Api:
         return json_reply(200, import_json(row, self.context()))
 
     def index(self, request: Request) -> Reply:
-        """The wrapped, filtered, paginated list (reference §1.3)."""
+        """The wrapped, filtered, paginated list (docs/canvas.md §1.3)."""
         rows = self.queue.all()
         since, before = (
             parse_time(request.param("created_since")),

@@ -20,17 +20,38 @@ recorded, never faulted, and never reveals the token.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sis_watcher.simulator.http.bodies import CHUNK, BadBody
 from sis_watcher.simulator.http.server import Reply, Request, json_reply
-from sis_watcher.simulator.model.faults import Fault
-from sis_watcher.simulator.model.records import as_json
-
-if TYPE_CHECKING:
-    from sis_watcher.simulator.canvas import CanvasSimulator
+from sis_watcher.simulator.model.faults import Fault, FaultPlan
+from sis_watcher.simulator.model.records import DownloadRecord, ReceivedUpload, RequestRecord, as_json
 
 PREFIX = "/__simulator__/"
+
+
+class Controls(Protocol):
+    """What the control endpoint reads and drives: `CanvasSimulator` (kept apart to avoid a cycle)."""
+
+    faults: FaultPlan
+
+    @property
+    def uploads(self) -> list[ReceivedUpload]: ...
+    @property
+    def requests(self) -> list[RequestRecord]: ...
+    @property
+    def downloads(self) -> list[DownloadRecord]: ...
+    @property
+    def imports(self) -> list[dict[str, Any]]: ...
+    def state(self) -> dict[str, Any]: ...
+    def set_token(self, token: str) -> None: ...
+    def revoke_token(self) -> None: ...
+    def restore_token(self) -> None: ...
+    def deny_permission(self, *, status: int = 401) -> None: ...
+    def allow_permission(self) -> None: ...
+    def reset(self) -> None: ...
+
+
 MAX_CONTROL_BODY = 64 * CHUNK
 
 
@@ -44,7 +65,7 @@ def read_json(request: Request) -> Any:
     return json.loads(data) if data else None
 
 
-def handle(simulator: CanvasSimulator, request: Request) -> Reply:
+def handle(simulator: Controls, request: Request) -> Reply:
     """Answer one control request."""
     try:
         return dispatch(simulator, request)
@@ -52,7 +73,7 @@ def handle(simulator: CanvasSimulator, request: Request) -> Reply:
         return json_reply(400, {"error": str(error)})
 
 
-def dispatch(simulator: CanvasSimulator, request: Request) -> Reply:  # noqa: PLR0911 - a router
+def dispatch(simulator: Controls, request: Request) -> Reply:  # noqa: PLR0911 - a router
     name = request.path.removeprefix(PREFIX).strip("/")
     method = request.method
     getters = {

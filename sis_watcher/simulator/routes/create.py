@@ -14,7 +14,7 @@ from sis_watcher.simulator.http.bodies import BadBody, StoredFile, drain, parse_
 from sis_watcher.simulator.http.server import Reply, Request, json_reply
 from sis_watcher.simulator.model.imports import ImportQueue, ImportRow
 from sis_watcher.simulator.model.params import CreateOptions, Refusal, read_options, value_to_boolean
-from sis_watcher.simulator.model.records import Recorder, UploadRecord
+from sis_watcher.simulator.model.records import ReceivedUpload, Recorder
 from sis_watcher.simulator.model.store import SisStore
 
 EXTENSION_BY_TYPE = {"application/zip": "zip", "text/xml": "xml", "text/plain": "csv", "text/csv": "csv"}
@@ -44,7 +44,7 @@ class Creator:
     body_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def receive(self, request: Request) -> Upload | Reply:
-        """Stream the body to disk and name it, or return the 400 Canvas gives (reference §1.1)."""
+        """Stream the body to disk and name it, or return the 400 Canvas gives (docs/canvas.md §1.1)."""
         params = {name: values[0] for name, values in request.query.items() if values}
         content_type = request.headers.get("Content-Type")
         path = self.uploads_dir / f"body-{next(self.body_ids)}"
@@ -87,13 +87,13 @@ class Creator:
             return upload, None
         if upload.params.get("import_type", "instructure_csv") != "instructure_csv":
             upload.stored.path.unlink(missing_ok=True)
-            return json_reply(500, INTERNAL_ERROR), None  # reference §1.1: a RuntimeError
+            return json_reply(500, INTERNAL_ERROR), None  # docs/canvas.md §1.1: a RuntimeError
         options = read_options(upload.params, resolve_term=self.store.term_canvas_id)
         if isinstance(options, Refusal):
             if not options.keep_initializing:
                 upload.stored.path.unlink(missing_ok=True)
                 return json_reply(options.status, options.body), None
-            # reference §1.1: the multi_term_batch_mode trap leaves the row in `initializing`
+            # docs/canvas.md §1.1: the multi_term_batch_mode trap leaves the row in `initializing`
             row = self.queue.create(
                 options=CreateOptions(
                     batch_mode=True,
@@ -115,7 +115,7 @@ class Creator:
 
     def record(self, row: ImportRow, upload: Upload) -> None:
         self.recorder.add_upload(
-            UploadRecord(
+            ReceivedUpload(
                 import_id=row.id,
                 received_at=row.created_at,
                 sha256=upload.stored.sha256,

@@ -1,4 +1,4 @@
-"""The answers a fired fault gives instead of (or after) the real one (reference §4.1, §4.2)."""
+"""The answers a fired fault gives instead of (or after) the real one (docs/canvas.md §4.1, §4.2)."""
 
 from __future__ import annotations
 
@@ -34,14 +34,14 @@ def answer_fault(fault: Fault) -> Reply:  # noqa: PLR0911 - one answer per kind
     if kind in (FaultKind.DROP, FaultKind.DROP_AFTER_UPLOAD):
         return Reply(hang_up=True)
     if kind is FaultKind.THROTTLE_403:
-        # reference §4.2: plain text, no Retry-After, no X-Request-Cost
+        # docs/canvas.md §4.2: plain text, no Retry-After, no X-Request-Cost
         headers: tuple[tuple[str, str], ...] = (("X-Rate-Limit-Remaining", "0.0"),)
         return Reply(
             status=403, body=THROTTLED_BODY, content_type="text/plain; charset=utf-8", headers=headers
         )
     if kind is FaultKind.THROTTLE_429:
         headers = (("X-Rate-Limit-Remaining", "0.0"), *retry_after(fault))
-        body = b"429 Forbidden (Rate Limit Exceeded)\n"  # reference §4.2: the current docs' wording
+        body = b"429 Forbidden (Rate Limit Exceeded)\n"  # docs/canvas.md §4.2: the current docs' wording
         return Reply(status=429, body=body, content_type="text/plain; charset=utf-8", headers=headers)
     if kind is FaultKind.REVOKED_TOKEN:
         return json_reply(401, REVOKED_TOKEN, (("WWW-Authenticate", 'Bearer realm="canvas-lms"'),))

@@ -1,5 +1,5 @@
 """
-The errors file's way out (reference §2.5).
+The errors file's way out (docs/canvas.md §2.5).
 
 `GET /files/:id/download` on the API host checks the verifier (no token needed) and redirects
 to a second listener standing in for file storage, on another port, so a client that forwards

@@ -14,16 +14,18 @@ import pytest
 import respx
 
 from sis_watcher import __version__
-from sis_watcher.canvas.client import MAX_REDIRECTS, CanvasClient, canvas_message, retry_after_seconds
+from sis_watcher.canvas.answers import canvas_message, retry_after_seconds
+from sis_watcher.canvas.client import MAX_REDIRECTS, CanvasClient
 from sis_watcher.canvas.credentials import TokenSource
 from sis_watcher.core.errors import (
     CanvasAuthProblem,
     CanvasError,
     CanvasProtocolError,
-    CanvasRejected,
     CanvasUnavailable,
+    LookupRefused,
     Stopping,
     TokenUnavailable,
+    UploadRejected,
 )
 
 BASE = "https://canvas.example.edu"
@@ -123,10 +125,10 @@ class TestStatuses:
     def test_400_and_422_are_rejections_with_canvas_message(
         self, router, client, zip_path, status, body, expected
     ):
-        """Each error body shape Canvas uses gives CanvasRejected carrying Canvas's own words."""
+        """Each error body shape Canvas uses gives UploadRejected carrying Canvas's own words."""
         router.post(IMPORTS).respond(status, json=body)
 
-        with pytest.raises(CanvasRejected) as caught:
+        with pytest.raises(UploadRejected) as caught:
             client.create_import(zip_path, params={})
 
         assert caught.value.status_code == status
@@ -147,16 +149,28 @@ class TestStatuses:
         """Empty, plain-text, odd JSON and long bodies give a short readable message."""
         router.get(f"{IMPORTS}/1").respond(400, content=content)
 
-        with pytest.raises(CanvasRejected) as caught:
+        with pytest.raises(LookupRefused) as caught:
             client.get_import(1)
 
         assert caught.value.message == f"HTTP 400: {expected}"
+
+    @pytest.mark.parametrize("status", [400, 410, 422])
+    def test_a_refused_look_up_is_retryable_and_never_a_verdict(self, router, client, status):
+        """A GET answered 4xx is a LookupRefused: an outage to retry, not an UploadRejected."""
+        router.get(f"{IMPORTS}/1").respond(status, json={"message": "odd"})
+
+        with pytest.raises(LookupRefused) as caught:
+            client.get_import(1)
+
+        assert isinstance(caught.value, CanvasUnavailable)
+        assert not isinstance(caught.value, UploadRejected)
+        assert caught.value.request_may_have_arrived is False
 
     def test_other_4xx_is_a_rejection(self, router, client, zip_path):
         """A 413 (zip too big for a proxy) is a rejection, not a retry."""
         router.post(IMPORTS).respond(413, text="Request Entity Too Large")
 
-        with pytest.raises(CanvasRejected, match="413: Request Entity Too Large"):
+        with pytest.raises(UploadRejected, match="413: Request Entity Too Large"):
             client.create_import(zip_path, params={})
 
     def test_401_with_www_authenticate_is_a_rejected_token(self, router, client):

@@ -9,14 +9,15 @@ import time
 import pytest
 from structlog.testing import capture_logs
 
-from sis_watcher.canvas.retry import RetryPolicy, call_with_retries, interruptible_sleep
+from sis_watcher.canvas.retry import call_with_retries
 from sis_watcher.config.settings import RetrySettings
+from sis_watcher.core.backoff import RetryPolicy, interruptible_sleep
 from sis_watcher.core.errors import (
     CanvasAuthProblem,
     CanvasProtocolError,
-    CanvasRejected,
     CanvasUnavailable,
     Stopping,
+    UploadRejected,
 )
 
 TINY = RetryPolicy(
@@ -67,7 +68,7 @@ class TestWhatIsRetried:
 
     @pytest.mark.parametrize(
         "error",
-        [CanvasRejected("400"), CanvasAuthProblem("401"), OSError("disk full"), ValueError("bug")],
+        [UploadRejected("400"), CanvasAuthProblem("401"), OSError("disk full"), ValueError("bug")],
     )
     def test_other_errors_propagate_at_once(self, error):
         """Rejections, auth problems and local faults are never retried."""
@@ -112,10 +113,10 @@ class TestWaits:
             initial_backoff_seconds=0.25, max_backoff_seconds=30, max_elapsed_seconds=600
         )
 
-        assert RetryPolicy.from_settings(settings) == RetryPolicy(
+        assert settings.policy() == RetryPolicy(
             initial_seconds=0.25, max_backoff_seconds=30, max_elapsed_seconds=600, jitter_seconds=0.25
         )
-        assert RetryPolicy.from_settings(RetrySettings()).jitter_seconds == 1.0
+        assert RetrySettings().policy().jitter_seconds == 1.0
 
     def test_waits_grow_as_logged(self):
         """The logged waits follow the backoff: 1, 2, 4 ms ... up to the 4 ms cap."""

@@ -10,17 +10,23 @@ from sis_watcher.canvas.verdict import (
     BATCH_LEVEL,
     NULL_FILE_NOTE,
     TERMINAL_STATES,
+    ImportAnswer,
     Verdict,
     first_messages_by_file,
     is_terminal,
-    judge,
     pairs,
     summarise,
 )
+from sis_watcher.canvas.verdict import judge as judge_record
 
 
 def finished(state: str, **fields: Any) -> dict[str, Any]:
     return {"id": 77, "workflow_state": state, "progress": 100, **fields}
+
+
+def judge(sis_import: dict[str, Any], *, warnings_are_failures: bool) -> Verdict:
+    """Judge a SisImport the way the daemon does: read once by the poll, judged from that record."""
+    return judge_record(ImportAnswer.from_json(sis_import), warnings_are_failures=warnings_are_failures)
 
 
 class TestTerminal:

@@ -10,7 +10,8 @@ import pytest
 import respx
 
 from sis_watcher.commands.check import CheckReport, check_folder, check_offline, nearest_existing, run_check
-from sis_watcher.config.settings import Config, FolderSettings, parse
+from sis_watcher.config.load import parse
+from sis_watcher.config.settings import Config, FolderSettings
 from sis_watcher.core.exit_codes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 BASE = "https://canvas.example.edu"

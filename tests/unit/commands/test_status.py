@@ -14,7 +14,8 @@ import pytest
 from sis_watcher.batch.lock import FolderLock
 from sis_watcher.batch.manifest import MANIFEST_NAME
 from sis_watcher.commands.status import collect, render, run_status, summary
-from sis_watcher.config.settings import Config, FolderSettings, parse
+from sis_watcher.config.load import parse
+from sis_watcher.config.settings import Config, FolderSettings
 from sis_watcher.ops.status_file import STATUS_NAME
 
 

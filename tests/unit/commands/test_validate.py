@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from sis_watcher.validation.files import run_validate, validate_file, validate_paths
+from sis_watcher.commands.validate import run_validate
+from sis_watcher.validation.files import validate_file, validate_paths
 from sis_watcher.validation.model import STORED_PER_KIND
 
 USERS = b"user_id,login_id,status\nu1,l1,active\n"

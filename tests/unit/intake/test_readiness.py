@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
+from sis_watcher.batch.sealing import FileStat, SealPlan
 from sis_watcher.config.settings import IntakeSettings
 from sis_watcher.intake.readiness import (
-    FileStat,
-    Intake,
-    SealPlan,
+    SealPlanner,
     Snapshot,
     is_candidate_name,
     name_matches,
@@ -144,14 +143,14 @@ class TestScan:
 class TestReadiness:
     def test_nothing_is_sealed_before_settle(self):
         """A new CSV is not ready before settle_seconds, so nothing seals."""
-        intake = Intake(settings(quiet_seconds=0))
+        intake = SealPlanner(settings(quiet_seconds=0))
         intake.observe(snapshot(stat("users.csv")), now=100)
 
         assert intake.plans(104.9) == []
 
     def test_quiet_time_seals_every_ready_csv(self):
         """All CSVs ready and nothing new for quiet_seconds: one batch, sorted by name."""
-        intake = Intake(settings())
+        intake = SealPlanner(settings())
         intake.observe(snapshot(stat("users.csv"), stat("courses.csv")), now=100)
 
         assert intake.plans(129.9) == []
@@ -164,7 +163,7 @@ class TestReadiness:
 
     def test_a_new_file_restarts_the_quiet_time(self):
         """A file arriving late pushes the seal to quiet_seconds after it."""
-        intake = Intake(settings())
+        intake = SealPlanner(settings())
         intake.observe(snapshot(stat("users.csv")), now=100)
         intake.observe(snapshot(stat("users.csv"), stat("enrollments.csv")), now=120)
 
@@ -182,7 +181,7 @@ class TestReadiness:
     )
     def test_a_change_resets_readiness(self, changed):
         """A change of size, mtime or inode (a file replaced by rename) restarts settle and quiet."""
-        intake = Intake(settings(quiet_seconds=10))
+        intake = SealPlanner(settings(quiet_seconds=10))
         intake.observe(snapshot(stat("users.csv")), now=100)
         intake.observe(snapshot(changed), now=108)
 
@@ -192,7 +191,7 @@ class TestReadiness:
 
     def test_an_unchanged_rescan_does_not_reset_readiness(self):
         """Seeing the same file again does not delay it."""
-        intake = Intake(settings())
+        intake = SealPlanner(settings())
         intake.observe(snapshot(stat("users.csv")), now=100)
         intake.observe(snapshot(stat("users.csv")), now=125)
 
@@ -200,7 +199,7 @@ class TestReadiness:
 
     def test_a_vanished_file_is_forgotten(self):
         """A file gone from the drop folder is no longer tracked or planned."""
-        intake = Intake(settings())
+        intake = SealPlanner(settings())
         intake.observe(snapshot(stat("users.csv"), stat("tmp.csv")), now=100)
         intake.observe(snapshot(stat("users.csv")), now=101)
 
@@ -209,7 +208,7 @@ class TestReadiness:
 
     def test_max_wait_seals_the_ready_files_and_leaves_the_rest(self):
         """Files that never settle do not hold back the ready ones past max_wait_seconds."""
-        intake = Intake(settings())
+        intake = SealPlanner(settings())
         intake.observe(snapshot(stat("users.csv"), stat("busy.csv", size=1)), now=0)
         for step in range(1, 61):
             intake.observe(snapshot(stat("users.csv"), stat("busy.csv", size=step + 1)), now=step * 10)
@@ -221,7 +220,7 @@ class TestReadiness:
 
     def test_max_wait_with_nothing_ready_seals_nothing(self):
         """After max_wait, if no CSV is ready there is nothing to seal."""
-        intake = Intake(settings())
+        intake = SealPlanner(settings())
         intake.observe(snapshot(stat("busy.csv", size=1)), now=0)
         intake.observe(snapshot(stat("busy.csv", size=2)), now=599)
 
@@ -229,7 +228,7 @@ class TestReadiness:
 
     def test_forget_stops_tracking_sealed_files(self):
         """After forget(plan), the sealed files are not planned again."""
-        intake = Intake(settings())
+        intake = SealPlanner(settings())
         intake.observe(snapshot(stat("users.csv")), now=0)
         [plan] = intake.plans(30)
 
@@ -242,7 +241,7 @@ class TestReadiness:
 class TestZips:
     def test_each_zip_is_its_own_batch_oldest_first(self):
         """Ready zips are sealed one per batch, oldest mtime first, before the CSV batch."""
-        intake = Intake(settings())
+        intake = SealPlanner(settings())
         intake.observe(
             snapshot(
                 stat("b.zip", mtime_ns=WALL - 10),
@@ -264,7 +263,7 @@ class TestZips:
 
     def test_a_zip_needs_only_to_settle(self):
         """A zip is sealed once ready; it waits for no quiet time."""
-        intake = Intake(settings())
+        intake = SealPlanner(settings())
         intake.observe(snapshot(stat("export.zip")), now=0)
 
         assert intake.plans(4) == []
@@ -273,7 +272,7 @@ class TestZips:
 
     def test_zips_do_not_count_toward_the_csv_batch(self):
         """A zip still changing does not hold back a quiet CSV batch."""
-        intake = Intake(settings())
+        intake = SealPlanner(settings())
         intake.observe(snapshot(stat("users.csv"), stat("big.zip", size=1)), now=0)
         intake.observe(snapshot(stat("users.csv"), stat("big.zip", size=2)), now=29)
 
@@ -285,14 +284,14 @@ class TestZips:
 class TestTrigger:
     def test_nothing_seals_without_the_trigger(self):
         """In trigger mode, ready and quiet files still wait for the trigger file."""
-        intake = Intake(settings(trigger_file="READY"))
+        intake = SealPlanner(settings(trigger_file="READY"))
         intake.observe(snapshot(stat("users.csv"), stat("x.zip")), now=0)
 
         assert intake.plans(10_000) == []
 
     def test_trigger_seals_as_soon_as_every_file_is_ready(self):
         """With the trigger there, the batch seals once every CSV has settled, without quiet time."""
-        intake = Intake(settings(trigger_file="READY"))
+        intake = SealPlanner(settings(trigger_file="READY"))
         intake.observe(snapshot(stat("users.csv"), trigger=stat("READY")), now=0)
 
         assert intake.plans(4) == []
@@ -304,7 +303,7 @@ class TestTrigger:
 
     def test_trigger_waits_for_files_still_changing(self):
         """The trigger does not seal a file that is still being written."""
-        intake = Intake(settings(trigger_file="READY"))
+        intake = SealPlanner(settings(trigger_file="READY"))
         intake.observe(snapshot(stat("users.csv"), trigger=stat("READY")), now=0)
         intake.observe(snapshot(stat("users.csv", size=99), trigger=stat("READY")), now=4)
 
@@ -313,7 +312,7 @@ class TestTrigger:
 
     def test_max_wait_counts_from_the_trigger(self):
         """In trigger mode, max_wait runs from when the trigger appeared, then seals the ready files."""
-        intake = Intake(settings(trigger_file="READY"))
+        intake = SealPlanner(settings(trigger_file="READY"))
         intake.observe(snapshot(stat("users.csv"), stat("busy.csv", size=0)), now=0)
         intake.observe(snapshot(stat("users.csv"), stat("busy.csv", size=1), trigger=stat("READY")), now=1000)
         intake.observe(snapshot(stat("users.csv"), stat("busy.csv", size=2), trigger=stat("READY")), now=1599)
@@ -327,7 +326,7 @@ class TestTrigger:
 
     def test_trigger_alone_is_sealed_after_quiet_time(self):
         """A trigger with no files is sealed alone after quiet_seconds, so the mistake is visible."""
-        intake = Intake(settings(trigger_file="READY"))
+        intake = SealPlanner(settings(trigger_file="READY"))
         intake.observe(snapshot(trigger=stat("READY")), now=0)
 
         assert intake.plans(29) == []
@@ -337,7 +336,7 @@ class TestTrigger:
 
     def test_trigger_goes_with_a_lone_zip(self):
         """Trigger and zips only: the first zip batch takes the trigger."""
-        intake = Intake(settings(trigger_file="READY"))
+        intake = SealPlanner(settings(trigger_file="READY"))
         intake.observe(
             snapshot(stat("b.zip", mtime_ns=2), stat("a.zip", mtime_ns=1), trigger=stat("READY")), now=0
         )
@@ -351,7 +350,7 @@ class TestTrigger:
 
     def test_trigger_stays_for_csvs_still_settling_when_a_zip_is_ready(self):
         """A ready zip must not take the trigger while the export's CSVs are still settling; the CSV batch gets it."""
-        intake = Intake(settings(trigger_file="READY"))
+        intake = SealPlanner(settings(trigger_file="READY"))
         intake.observe(snapshot(stat("a.zip"), stat("users.csv", size=1), trigger=stat("READY")), now=0)
         intake.observe(snapshot(stat("a.zip"), stat("users.csv", size=2), trigger=stat("READY")), now=4)
 
@@ -367,7 +366,7 @@ class TestTrigger:
 
     def test_trigger_with_unready_zip_waits(self):
         """A trigger beside a zip still being written waits for the zip (no lone-trigger batch)."""
-        intake = Intake(settings(trigger_file="READY"))
+        intake = SealPlanner(settings(trigger_file="READY"))
         intake.observe(snapshot(stat("a.zip"), trigger=stat("READY")), now=0)
         intake.observe(snapshot(stat("a.zip", size=99), trigger=stat("READY")), now=40)
 
@@ -375,7 +374,7 @@ class TestTrigger:
 
     def test_trigger_goes_with_the_csv_batch_not_the_zips(self):
         """With CSVs and zips, the CSV batch takes the trigger and the zips seal as plain zips."""
-        intake = Intake(settings(trigger_file="READY"))
+        intake = SealPlanner(settings(trigger_file="READY"))
         intake.observe(snapshot(stat("users.csv"), stat("a.zip"), trigger=stat("READY")), now=0)
 
         plans = intake.plans(5)
@@ -384,7 +383,7 @@ class TestTrigger:
 
     def test_a_trigger_that_vanishes_restarts_its_clock(self):
         """A trigger removed and re-created counts from its second appearance."""
-        intake = Intake(settings(trigger_file="READY"))
+        intake = SealPlanner(settings(trigger_file="READY"))
         intake.observe(snapshot(trigger=stat("READY")), now=0)
         intake.observe(snapshot(), now=10)
         assert intake.trigger is None
@@ -396,7 +395,7 @@ class TestTrigger:
 
     def test_forget_of_a_triggered_plan_drops_the_trigger(self):
         """Once sealed, the trigger is no longer there for the next batch."""
-        intake = Intake(settings(trigger_file="READY"))
+        intake = SealPlanner(settings(trigger_file="READY"))
         intake.observe(snapshot(stat("users.csv"), trigger=stat("READY")), now=0)
         [plan] = intake.plans(5)
 
@@ -409,7 +408,7 @@ class TestTrigger:
 class TestOnce:
     def test_old_files_are_ready_at_once_and_quiet_is_waived(self):
         """`once`: files older than settle_seconds by the wall clock seal immediately."""
-        intake = Intake(settings())
+        intake = SealPlanner(settings())
         intake.observe(snapshot(stat("users.csv", mtime_ns=WALL - 6 * 10**9)), now=0)
 
         assert intake.plans(0) == []
@@ -420,7 +419,7 @@ class TestOnce:
 
     def test_fresh_files_still_settle(self):
         """`once`: a file modified within settle_seconds still has to settle first."""
-        intake = Intake(settings())
+        intake = SealPlanner(settings())
         intake.observe(snapshot(stat("users.csv", mtime_ns=WALL - 4 * 10**9)), now=0)
 
         assert intake.plans(0, wall_now_ns=WALL) == []
@@ -428,7 +427,7 @@ class TestOnce:
 
     def test_a_file_seen_changing_is_not_ready_by_its_old_mtime(self):
         """`once`: a file that changed while watched must settle by the monotonic clock."""
-        intake = Intake(settings())
+        intake = SealPlanner(settings())
         intake.observe(snapshot(stat("users.csv", size=1, mtime_ns=WALL - 60 * 10**9)), now=0)
         intake.observe(snapshot(stat("users.csv", size=2, mtime_ns=WALL - 60 * 10**9)), now=1)
 
@@ -437,7 +436,7 @@ class TestOnce:
 
     def test_old_zips_are_ready_at_once(self):
         """`once`: an old zip is its own batch at once."""
-        intake = Intake(settings())
+        intake = SealPlanner(settings())
         intake.observe(snapshot(stat("a.zip", mtime_ns=WALL - 10 * 10**9)), now=0)
 
         [plan] = intake.plans(0, wall_now_ns=WALL)
@@ -446,7 +445,7 @@ class TestOnce:
 
     def test_once_in_trigger_mode_reports_trigger(self):
         """`once` in trigger mode still needs the trigger, and names it as the reason."""
-        intake = Intake(settings(trigger_file="READY"))
+        intake = SealPlanner(settings(trigger_file="READY"))
         intake.observe(snapshot(stat("users.csv", mtime_ns=WALL - 10 * 10**9), trigger=stat("READY")), now=0)
 
         assert intake.plans(0, wall_now_ns=WALL)[0].reason == "trigger"
@@ -455,7 +454,7 @@ class TestOnce:
 class TestSplit:
     def test_big_export_is_split_by_name(self):
         """More CSVs than max_batch_files become several batches in name order."""
-        intake = Intake(settings(max_batch_files=2))
+        intake = SealPlanner(settings(max_batch_files=2))
         intake.observe(snapshot(*(stat(f"f{index}.csv") for index in (4, 1, 3, 0, 2))), now=0)
 
         plans = intake.plans(30)
@@ -465,7 +464,7 @@ class TestSplit:
 
     def test_trigger_goes_with_the_last_part(self):
         """A split export's trigger moves with its last batch, so it is not consumed early."""
-        intake = Intake(settings(max_batch_files=1, trigger_file="READY"))
+        intake = SealPlanner(settings(max_batch_files=1, trigger_file="READY"))
         intake.observe(snapshot(stat("a.csv"), stat("b.csv"), trigger=stat("READY")), now=0)
 
         plans = intake.plans(5)
@@ -477,7 +476,7 @@ class TestSplit:
 
     def test_exactly_max_batch_files_is_one_batch(self):
         """max_batch_files files fit in one batch."""
-        intake = Intake(settings(max_batch_files=3))
+        intake = SealPlanner(settings(max_batch_files=3))
         intake.observe(snapshot(stat("a.csv"), stat("b.csv"), stat("c.csv")), now=0)
 
         assert len(intake.plans(30)) == 1
@@ -486,11 +485,11 @@ class TestSplit:
 class TestNextDecision:
     def test_nothing_tracked_means_no_deadline(self):
         """With no files and no trigger there is nothing to wake up for."""
-        assert Intake(settings()).seconds_until_next_decision(0) is None
+        assert SealPlanner(settings()).seconds_until_next_decision(0) is None
 
     def test_next_deadline_is_the_nearest_one(self):
         """The next decision is the nearest of settle, quiet and max_wait deadlines."""
-        intake = Intake(settings())
+        intake = SealPlanner(settings())
         intake.observe(snapshot(stat("users.csv")), now=100)
 
         assert intake.seconds_until_next_decision(100) == SETTLE
@@ -500,7 +499,7 @@ class TestNextDecision:
 
     def test_trigger_deadlines_count(self):
         """A lone trigger wakes the loop when its quiet time ends."""
-        intake = Intake(settings(trigger_file="READY"))
+        intake = SealPlanner(settings(trigger_file="READY"))
         intake.observe(snapshot(trigger=stat("READY")), now=10)
 
         assert intake.seconds_until_next_decision(10) == QUIET
@@ -508,7 +507,7 @@ class TestNextDecision:
 
     def test_deadline_matches_the_moment_a_plan_appears(self):
         """Sleeping exactly the advised time reaches the moment the batch seals."""
-        intake = Intake(settings())
+        intake = SealPlanner(settings())
         intake.observe(snapshot(stat("users.csv")), now=0)
         now = 0.0
         while not intake.plans(now):
@@ -522,7 +521,7 @@ class TestNextDecision:
 def test_scan_and_intake_together_on_a_real_folder(tmp_path: Path):
     """A real file scanned twice, unchanged, becomes a quiet batch at the expected time."""
     (tmp_path / "users.csv").write_bytes(b"user_id\n1\n")
-    intake = Intake(settings())
+    intake = SealPlanner(settings())
     intake.observe(scan(tmp_path, intake.settings), now=0)
     intake.observe(scan(tmp_path, intake.settings), now=20)
 

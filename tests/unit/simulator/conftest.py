@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from simulator.helpers import TOKEN, Target
 from sis_watcher.simulator.canvas import CanvasSimulator, SimulatorSettings
+
+from unit.simulator.helpers import TOKEN, Target
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -14,7 +14,7 @@ import httpx
 
 from sis_watcher.simulator.canvas import CanvasSimulator
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 DOCS = SAMPLES / "canvas-doc-examples"
 FIXTURES = SAMPLES / "canvas-lms-fixtures"
 OTHER = SAMPLES / "other"

@@ -14,10 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from simulator.helpers import TOKEN
 from sis_watcher.commands.simulator import run_simulator
 from sis_watcher.simulator.canvas import CanvasSimulator, SimulatorSettings
 from sis_watcher.simulator.http.bodies import BadBody, iter_body
+
+from unit.simulator.helpers import TOKEN
 
 
 def test_run_simulator_prints_url_and_token_and_stops_on_event() -> None:

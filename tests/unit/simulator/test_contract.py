@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from simulator.helpers import Target
+from unit.simulator.helpers import Target
 
 NOT_FOUND = {"errors": [{"message": "The specified resource does not exist."}]}
 CONTRACT_USER = b"user_id,login_id,first_name,last_name,status\nsis_watcher_contract,sis_watcher_contract,Contract,Test,active\n"
@@ -42,7 +42,7 @@ def test_unknown_account_is_404_with_canvas_body(canvas_target: Target) -> None:
 
 
 def test_bad_token_is_401_with_www_authenticate(canvas_target: Target) -> None:
-    """A wrong token is a 401 with `WWW-Authenticate: Bearer realm="canvas-lms"` (reference §4.1)."""
+    """A wrong token is a 401 with `WWW-Authenticate: Bearer realm="canvas-lms"` (docs/canvas.md §4.1)."""
     with canvas_target.client(token="not-the-token") as client:
         response = client.get("/api/v1/users/self")
 
@@ -82,7 +82,7 @@ def test_list_is_wrapped_and_links_have_no_last(canvas_target: Target) -> None:
 
 
 def test_json_suffix_is_accepted(canvas_target: Target) -> None:
-    """`sis_imports.json` is the same route as `sis_imports` (reference §1)."""
+    """`sis_imports.json` is the same route as `sis_imports` (docs/canvas.md §1)."""
     with canvas_target.client() as client:
         response = client.get(canvas_target.imports_path(".json"))
 

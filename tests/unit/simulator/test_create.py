@@ -1,4 +1,4 @@
-"""How the simulator receives uploads and echoes create parameters (reference §1.1, §2.1)."""
+"""How the simulator receives uploads and echoes create parameters (docs/canvas.md §1.1, §2.1)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from simulator.helpers import DOCS, TOKEN, upload, zip_bytes
 from sis_watcher.simulator.canvas import CanvasSimulator
+
+from unit.simulator.helpers import DOCS, TOKEN, upload, zip_bytes
 
 USERS = (DOCS / "users.csv").read_bytes()
 IMPORTS = "/api/v1/accounts/self/sis_imports"
@@ -29,7 +30,7 @@ IMPORTS = "/api/v1/accounts/self/sis_imports"
 def test_raw_body_is_named_by_content_type(
     sim: CanvasSimulator, client: httpx.Client, content_type: str | None, expected: str
 ) -> None:
-    """Without `extension`, the media type names the stored file (reference §1.1)."""
+    """Without `extension`, the media type names the stored file (docs/canvas.md §1.1)."""
     headers = {"Content-Type": content_type} if content_type else {}
     response = client.post(IMPORTS, content=b"data", headers=headers)
 
@@ -40,7 +41,7 @@ def test_raw_body_is_named_by_content_type(
 def test_extension_wins_over_content_type_and_skips_charset_check(
     sim: CanvasSimulator, client: httpx.Client
 ) -> None:
-    """With `extension`, neither the media type nor its charset matters (reference §1.1)."""
+    """With `extension`, neither the media type nor its charset matters (docs/canvas.md §1.1)."""
     headers = {"Content-Type": "text/csv; charset=latin1"}
     response = client.post(IMPORTS, params={"extension": "csv"}, content=USERS, headers=headers)
 
@@ -103,7 +104,7 @@ def test_broken_multipart_is_400(sim: CanvasSimulator, client: httpx.Client) -> 
 
 
 def test_unknown_import_type_is_500(sim: CanvasSimulator, client: httpx.Client) -> None:
-    """An import_type other than instructure_csv raises in Canvas, a 500 (reference §1.1)."""
+    """An import_type other than instructure_csv raises in Canvas, a 500 (docs/canvas.md §1.1)."""
     response = upload(client, b"x", import_type="other")
 
     assert response.status_code == 500
@@ -255,7 +256,7 @@ def test_disabled_sis_imports_are_403(make_sim: Callable[..., CanvasSimulator]) 
 
 
 def test_token_in_query_string_is_accepted(sim: CanvasSimulator) -> None:
-    """A token given as `access_token` works like the header (reference §4.1)."""
+    """A token given as `access_token` works like the header (docs/canvas.md §4.1)."""
     with httpx.Client(base_url=sim.url) as client:
         response = client.get("/api/v1/users/self", params={"access_token": TOKEN})
 

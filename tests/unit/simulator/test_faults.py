@@ -9,9 +9,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from simulator.helpers import DOCS, TOKEN, upload, zip_bytes
 from sis_watcher.simulator.canvas import CanvasSimulator
 from sis_watcher.simulator.model.faults import Fault, FaultKind, FaultPlan
+
+from unit.simulator.helpers import DOCS, TOKEN, upload, zip_bytes
 
 IMPORTS = "/api/v1/accounts/self/sis_imports"
 USERS = zip_bytes({"users.csv": DOCS / "users.csv"})

@@ -1,4 +1,4 @@
-"""How the simulator reads uploads like Canvas: types, failures, warnings, attachments (reference §2, §3)."""
+"""How the simulator reads uploads like Canvas: types, failures, warnings, attachments (docs/canvas.md §2, §3)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from simulator.helpers import DOCS, FIXTURES, OTHER, TOKEN, demo_file, import_and_wait, upload, zip_bytes
 from sis_watcher.simulator.canvas import CanvasSimulator, SimulatorSettings
 from sis_watcher.simulator.model.processing import Cancelled, process_upload
 from sis_watcher.simulator.model.store import SisStore
+
+from unit.simulator.helpers import DOCS, FIXTURES, OTHER, TOKEN, demo_file, import_and_wait, upload, zip_bytes
 
 CLEAN_DOC_EXAMPLES = [
     "accounts.csv",

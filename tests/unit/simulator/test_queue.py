@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from simulator.helpers import DOCS, TOKEN, import_and_wait, upload, zip_bytes
 from sis_watcher.simulator.canvas import CanvasSimulator
+
+from unit.simulator.helpers import DOCS, TOKEN, import_and_wait, upload, zip_bytes
 
 IMPORTS = "/api/v1/accounts/self/sis_imports"
 USERS = zip_bytes({"users.csv": DOCS / "users.csv"})

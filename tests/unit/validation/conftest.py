@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from validation.helpers import BROKEN, SAMPLES
+from unit.validation.helpers import BROKEN, SAMPLES
 
 Member = tuple[str | zipfile.ZipInfo, bytes]
 

@@ -9,7 +9,7 @@ from sis_watcher.validation.chunks import CHUNK_BYTES
 from sis_watcher.validation.model import FileReport, Problem
 from sis_watcher.validation.rows import CsvCheck
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 SAMPLES = DATA / "samples"
 BROKEN = DATA / "broken"
 

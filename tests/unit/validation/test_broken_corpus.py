@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sis_watcher.validation.files import Severity, validate_file
+from sis_watcher.validation.files import validate_file
+from sis_watcher.validation.model import Severity
 
 E, W = Severity.ERROR, Severity.WARNING
 

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sis_watcher.canvas.csv_types import (
-    IMPORT_ORDER,
-    KNOWN_COLUMNS,
-    type_suggested_by_name,
-    zip_member_is_ignored,
-)
+from sis_watcher.canvas.csv_names import type_suggested_by_name, zip_member_is_ignored
+from sis_watcher.canvas.csv_types import IMPORT_ORDER, KNOWN_COLUMNS
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sis_watcher.validation.fast import blank_or_empty_lines, build_fast_test, status_field
-from validation.helpers import check_bytes
+
+from unit.validation.helpers import check_bytes
 
 PROPERTY = settings(max_examples=300, deadline=None)
 VALUES = st.sampled_from(

@@ -7,8 +7,15 @@ import json
 
 import pytest
 
-from sis_watcher.validation.files import FileReport, Kind, Problem, Severity
-from sis_watcher.validation.model import KIND_SEVERITY, ProblemLog, printable
+from sis_watcher.validation.model import (
+    KIND_SEVERITY,
+    FileReport,
+    Kind,
+    Problem,
+    ProblemLog,
+    Severity,
+    printable,
+)
 
 
 def test_every_kind_has_one_severity():

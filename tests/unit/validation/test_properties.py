@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from sis_watcher.commands.validate import describe, problem_line
 from sis_watcher.validation.files import validate_file, validate_zip
 from sis_watcher.validation.rows import RUBY_WHITESPACE
-from validation.helpers import check_bytes
+
+from unit.validation.helpers import check_bytes
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 CHUNK_SIZES = st.sampled_from([1, 2, 3, 5, 16, 64, 4096])

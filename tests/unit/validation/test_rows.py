@@ -7,7 +7,8 @@ import pytest
 from sis_watcher.validation.chunks import MAX_RECORD_BYTES, record_boundary, split_lines
 from sis_watcher.validation.model import STORED_PER_KIND
 from sis_watcher.validation.rows import MAX_REMEMBERED_STATUSES
-from validation.helpers import check_bytes, of_kind
+
+from unit.validation.helpers import check_bytes, of_kind
 
 USERS = b"user_id,login_id,status\n"
 

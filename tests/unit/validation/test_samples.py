@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from sis_watcher.canvas.csv_types import type_suggested_by_name
-from sis_watcher.validation.files import Severity, validate_file
-from validation.helpers import SAMPLES, check_bytes
+from sis_watcher.canvas.csv_names import type_suggested_by_name
+from sis_watcher.validation.files import validate_file
+from sis_watcher.validation.model import Severity
+
+from unit.validation.helpers import SAMPLES, check_bytes
 
 COURSE_LIST = "other/tfullwood__canvas-contrib__API_Examples__Automation__demodata__course_list.csv"
 UTF8_STRADDLING_4096 = "canvas-lms-fixtures/spec__fixtures__sis__utf8.csv"

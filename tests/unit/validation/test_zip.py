@@ -7,9 +7,11 @@ import zipfile
 
 import pytest
 
-from sis_watcher.validation.files import Severity, validate_zip
+from sis_watcher.validation.files import validate_zip
+from sis_watcher.validation.model import Severity
 from sis_watcher.validation.zips import ZipLimits, check_zip
-from validation.helpers import of_kind
+
+from unit.validation.helpers import of_kind
 
 USERS = b"user_id,login_id,status\nu1,l1,active\nu2,l2,active\n"
 ENROLLMENTS = b"course_id,user_id,role,status\nC1,u1,student,active\n"

@@ -12,7 +12,6 @@ import pytest
 import structlog
 from structlog.testing import LogCapture
 
-from alerts.servers import Webhook, self_signed
 from sis_watcher.batch.manifest import (
     BatchState,
     CanvasRecord,
@@ -24,6 +23,8 @@ from sis_watcher.batch.manifest import (
 )
 from sis_watcher.config.settings import AlertSettings
 from sis_watcher.ops.alerts.dispatch import Alerter
+
+from loopback_servers import Webhook, self_signed
 
 BATCH_ID = "20261127T020000Z-3f9a1c"
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from alerts.conftest import BATCH_ID, failed_manifest
-from alerts.servers import SMTP_PASSWORD, SMTP_USER, relay
 from sis_watcher.core.logs import REDACTED, redactor
 
+from loopback_servers import SMTP_PASSWORD, SMTP_USER, relay
 from support import wait_until
+from unit.ops.alerts.conftest import BATCH_ID, failed_manifest
 
 FOLDER = Path("/var/lib/sis-watcher/failed") / BATCH_ID
 TO = ("it-team@school.example", "oncall@school.example")

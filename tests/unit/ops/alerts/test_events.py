@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from alerts.conftest import BATCH_ID, failed_manifest
 from sis_watcher.batch.manifest import CanvasRecord, Outcome
 from sis_watcher.ops.alerts.courier import REMEMBERED_KEYS, OnceOnly
+
+from unit.ops.alerts.conftest import BATCH_ID, failed_manifest
 
 
 def sent(hook):

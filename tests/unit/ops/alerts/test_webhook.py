@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from alerts.conftest import BATCH_ID, done_manifest, failed_manifest
 from sis_watcher import __version__
 from sis_watcher.core.logs import REDACTED, redactor
 
 from support import wait_until
+from unit.ops.alerts.conftest import BATCH_ID, done_manifest, failed_manifest
 
 FOLDER = Path("/var/lib/sis-watcher/failed") / BATCH_ID
 

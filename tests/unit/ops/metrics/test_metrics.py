@@ -8,9 +8,10 @@ import httpx
 import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from metrics.conftest import NOW, filed
 from sis_watcher.batch.manifest import BatchState
 from sis_watcher.ops.metrics import Metrics, MetricsServer, import_seconds
+
+from unit.ops.metrics.conftest import NOW, filed
 
 DONE = Path("/var/lib/sis-watcher/done/b")
 

@@ -1,4 +1,4 @@
-"""Unit tests for `sis_watcher.config.settings`: YAML in, frozen typed sections out, every problem at once."""
+"""Unit tests for `sis_watcher.config` (`settings` and `load`): YAML in, frozen typed sections out, every problem at once."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from sis_watcher.config.load import load, parse
 from sis_watcher.config.settings import (
     AlertSettings,
     CanvasSettings,
@@ -26,13 +27,11 @@ from sis_watcher.config.settings import (
     RetrySettings,
     ValidationSettings,
     WebhookSettings,
-    is_loopback_host,
-    load,
-    parse,
 )
 from sis_watcher.core.errors import ConfigError
+from sis_watcher.core.urls import is_loopback_host
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "config.example.yaml"
 
 MINIMAL: dict[str, Any] = {
@@ -88,7 +87,7 @@ class TestLoad:
         assert config.retention == RetentionSettings()
 
     def test_documented_defaults_have_the_documented_values(self):
-        """The defaults in the code are the ones DESIGN.md promises."""
+        """The defaults in the code are the ones the README and config.example.yaml promise."""
         intake = IntakeSettings()
 
         assert ("*.csv", "*.zip") == intake.include

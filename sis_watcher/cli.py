@@ -22,7 +22,7 @@ from sis_watcher.config.settings import Config
 from sis_watcher.core.errors import ConfigError
 from sis_watcher.core.exit_codes import EXIT_CONFIG, EXIT_FAILURE
 
-REPORT_COMMANDS = ("validate", "status")
+REPORT_COMMANDS = ("validate", "status", "preview")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     retry = with_config("retry", "put a failed batch back in the queue")
     retry.add_argument("batch_id", metavar="BATCH_ID")
     retry.add_argument("--force", action="store_true", help="send it even if the shrink guard refused it")
+    preview = with_config("preview", "what files would change in Canvas, against the ledger (read-only)")
+    preview.add_argument(
+        "paths", nargs="*", type=Path, metavar="PATH", help="default: the drop folder's files"
+    )
+    preview.add_argument("--json", action="store_true", help="machine-readable output")
+    for name, text in (
+        ("approve", "send a held batch on as it is"),
+        ("discard", "file a held batch under failed/"),
+    ):
+        decide = with_config(name, text)
+        decide.add_argument("batch_id", metavar="BATCH_ID")
+    ledger = with_config("ledger", "the ledger of what sis-watcher has had imported")
+    ledger.add_argument("action", choices=["rebuild"], help="rebuild: make it again from done/")
     validate = commands.add_parser(
         "validate",
         help="offline pre-flight check of CSV files, folders or zips",
@@ -74,25 +87,49 @@ def load_config(path: Path, err: TextIO) -> Config | None:
         return None
 
 
+def run_config_command(config: Config, arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run a command that needs the config; each command's module is imported only when used."""
+    command = arguments.command
+    if command in ("run", "once"):
+        from sis_watcher.commands.run import run_daemon  # noqa: PLC0415 - keeps `validate` and `--help` fast
+
+        return run_daemon(config, once=command == "once", err=err)
+    if command == "check":
+        from sis_watcher.commands.check import run_check  # noqa: PLC0415
+
+        return run_check(config, offline=arguments.offline, out=out)
+    if command == "status":
+        from sis_watcher.commands.status import run_status  # noqa: PLC0415
+
+        return run_status(config, as_json=arguments.json, out=out)
+    return run_batch_command(config, arguments, out, err)
+
+
+def run_batch_command(config: Config, arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run a command about batches or the ledger: preview, approve, discard, ledger, retry."""
+    command = arguments.command
+    if command == "preview":
+        from sis_watcher.commands.preview import run_preview  # noqa: PLC0415
+
+        return run_preview(config, arguments.paths, as_json=arguments.json, out=out, err=err)
+    if command in ("approve", "discard"):
+        from sis_watcher.commands.decide import run_decide  # noqa: PLC0415
+
+        return run_decide(config, arguments.batch_id, command, out=out, err=err)
+    if command == "ledger":
+        from sis_watcher.commands.ledger import run_ledger  # noqa: PLC0415
+
+        return run_ledger(config, arguments.action, out=out, err=err)
+    from sis_watcher.commands.retry import run_retry  # noqa: PLC0415
+
+    return run_retry(config, arguments.batch_id, force=arguments.force, out=out, err=err)
+
+
 def command_with_config(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     config = load_config(arguments.config, err)
     if config is None:
         return EXIT_CONFIG
-    if arguments.command in ("run", "once"):
-        from sis_watcher.commands.run import run_daemon  # noqa: PLC0415 - each command loads what it needs
-
-        return run_daemon(config, once=arguments.command == "once", err=err)
-    if arguments.command == "check":
-        from sis_watcher.commands.check import run_check  # noqa: PLC0415
-
-        return run_check(config, offline=arguments.offline, out=out)
-    if arguments.command == "status":
-        from sis_watcher.commands.status import run_status  # noqa: PLC0415
-
-        return run_status(config, as_json=arguments.json, out=out)
-    from sis_watcher.commands.retry import run_retry  # noqa: PLC0415
-
-    return run_retry(config, arguments.batch_id, force=arguments.force, out=out, err=err)
+    return run_config_command(config, arguments, out, err)
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:

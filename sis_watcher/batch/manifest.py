@@ -5,13 +5,16 @@ The batch directory is the unit of work; its manifest records how far the batch 
 restart resumes it from there. The keys the README names are a contract with users:
 `batch_id`, `state`, `files[]` (`name`, `bytes`, `sha256`, `csv_type`, `rows`),
 `canvas.import_id`, `canvas.workflow_state`, `canvas.progress`, `canvas.processing_errors`,
-`canvas.processing_warnings`, `outcome.result`, `outcome.reason` and `history`.
+`canvas.processing_warnings`, `outcome.result`, `outcome.reason` and `history`; and, with the
+ledger, `changes.<csv_type>` (the preview), `changes.baseline`, `changes.csv`, and `hold.reasons[]`.
 
 States, in order (a batch only moves forward, except `retry` which sends failed -> queued)::
 
     sealing    the batch folder exists; files are being moved in from the drop folder
     queued     every file is in the batch folder; nothing checked yet
-    zipped     checked (validation, shrink guard) and zipped; ready to upload
+    held       checked, previewed and zipped, but it would change too much: waits for a person
+               (`approve` -> zipped, `discard` -> failed); later batches wait behind it
+    zipped     checked (validation, preview, hold rules) and zipped; ready to upload
     uploading  `upload.started_at` recorded; a POST may be on its way (outcome unknown on crash)
     importing  Canvas gave an import id; polling until a terminal workflow_state
     reporting  Canvas finished; collecting its errors report before filing
@@ -38,6 +41,7 @@ ERRORS_NAME = "errors.csv"
 class BatchState(StrEnum):
     SEALING = "sealing"
     QUEUED = "queued"
+    HELD = "held"
     ZIPPED = "zipped"
     UPLOADING = "uploading"
     IMPORTING = "importing"
@@ -140,6 +144,27 @@ class CanvasRecord(Record):
     messages_by_file: dict[str, list[str]] = Field(default_factory=dict)
     errors_report: str | None = None
     stuck_alerted: bool = False
+    statistics: dict[str, Any] | None = None
+    diffing_threshold_exceeded: bool | None = None
+
+
+class HoldReason(Record):
+    """One hold rule a batch broke: the CSV type, the rule (its config key), the value and the limit."""
+
+    csv_type: str
+    rule: str
+    value: float
+    limit: float
+    text: str
+
+
+class HoldRecord(Record):
+    reasons: list[HoldReason] = Field(default_factory=list)
+    held_at: str | None = None
+    decided_by: str | None = None
+    decided_at: str | None = None
+    decision: Literal["approved", "discarded"] | None = None
+    alerted: bool = False
 
 
 class Outcome(Record):
@@ -168,6 +193,8 @@ class Manifest(Record):
     seal_trigger: PlannedFile | None = None
     validation: ValidationRecord | None = None
     zip: ZipRecord | None = None
+    changes: dict[str, Any] | None = None
+    hold: HoldRecord | None = None
     upload: UploadRecord = Field(default_factory=UploadRecord)
     canvas: CanvasRecord = Field(default_factory=CanvasRecord)
     outcome: Outcome = Field(default_factory=Outcome)
@@ -177,7 +204,7 @@ class Manifest(Record):
     def to_json(self) -> dict[str, Any]:
         """Return the manifest as a JSON-ready dict (sealing's working notes only while sealing)."""
         document = self.model_dump(mode="json")
-        for key in ("seal_plan", "seal_trigger"):
+        for key in ("seal_plan", "seal_trigger", "changes", "hold"):
             if document.get(key) is None:
                 document.pop(key, None)
         return document

@@ -19,6 +19,7 @@ from sis_watcher.canvas.credentials import TokenSource
 from sis_watcher.config.settings import Config
 from sis_watcher.core.errors import CanvasError, TokenUnavailable
 from sis_watcher.core.exit_codes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from sis_watcher.ledger.store import Ledger, LedgerUnusable
 
 
 @dataclass(slots=True)
@@ -29,6 +30,9 @@ class CheckReport:
 
     def ok(self, text: str) -> None:
         self.lines.append(f"ok    {text}")
+
+    def warn(self, text: str) -> None:
+        self.lines.append(f"WARN  {text}")
 
     def bad(self, text: str, *, canvas: bool = False) -> None:
         self.lines.append(f"FAIL  {text}")
@@ -84,6 +88,33 @@ def check_offline(
     return source
 
 
+def check_ledger(config: Config, report: CheckReport, *, offline: bool) -> None:
+    """
+    Report whether the ledger can be used (SQLite's own check of the file).
+
+    An unusable ledger is not a config problem: the daemon starts and its batches wait until the
+    ledger is fixed, so `check --offline` (systemd's ExecStartPre) only warns; `check` fails (1).
+    """
+    if not config.ledger.enabled:
+        report.ok("ledger: off (ledger.enabled is false): no previews, no hold rules but the shrink rule")
+        return
+    path = config.ledger_path
+    if not path.exists():
+        report.ok(f"ledger: {path} (will be created; `sis-watcher ledger rebuild` fills it from done/)")
+        return
+    try:
+        with Ledger(path, read_only=True) as ledger:
+            ledger.check()
+            batches = ledger.db.execute("SELECT count(*) FROM applied").fetchone()[0]
+    except LedgerUnusable as error:
+        if offline:
+            report.warn(f"ledger: {error}")
+        else:
+            report.bad(f"ledger: {error}", canvas=True)
+        return
+    report.ok(f"ledger: {path} ({batches} batch(es) applied)")
+
+
 def check_canvas(config: Config, source: TokenSource, report: CheckReport) -> None:
     client = CanvasClient(
         base_url=config.canvas.base_url,
@@ -112,10 +143,11 @@ def check_canvas(config: Config, source: TokenSource, report: CheckReport) -> No
 
 
 def run_check(config: Config, *, offline: bool, out: TextIO, environ: dict[str, str] | None = None) -> int:
-    """Print each check; return 0, EXIT_CONFIG for local problems, EXIT_FAILURE for Canvas ones."""
+    """Print each check; return 0, EXIT_CONFIG for config problems, EXIT_FAILURE for Canvas or the ledger."""
     report = CheckReport()
     report.ok("config: parsed")
     source = check_offline(config, report, environ=environ)
+    check_ledger(config, report, offline=offline)
     if not offline and not report.config_problems:
         check_canvas(config, source, report)
     for line in report.lines:

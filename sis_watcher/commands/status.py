@@ -2,8 +2,10 @@
 `sis-watcher status`: how things stand, read from the folders (works while the daemon runs).
 
 The queue lock says whether a daemon is running; `queue/.status.json` what it is doing and
-whether uploads are paused; the queue's manifests the batches waiting and the one in flight
-with Canvas's progress; the newest batches in done/ and failed/ their outcomes.
+whether uploads are paused; the queue's manifests the batches waiting, the ones held for a
+person (with the hold reasons) and the one in flight with Canvas's progress; the newest batches
+in done/ and failed/ their outcomes. Each batch shows its change summary when it was previewed,
+and, once Canvas finished it, the prediction against Canvas's counts (`ops.prediction`).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from sis_watcher.batch.lock import lock_owner
 from sis_watcher.batch.manifest import Manifest, ManifestUnreadable, load_manifest
 from sis_watcher.config.settings import Config
 from sis_watcher.intake.readiness import scan
+from sis_watcher.ops.prediction import change_summary, compare, line_of
 from sis_watcher.ops.status_file import read_status
 
 RECENT = 5
+HOLD_FIELDS = {"reasons", "held_at", "decision", "decided_by", "decided_at"}
 IN_FLIGHT_STATES = ("zipped", "uploading", "importing", "reporting", "done", "failed")
 
 
@@ -33,6 +37,8 @@ def summary(batch_dir: Path) -> dict[str, Any]:
     if manifest is None:
         return {"batch_id": batch_dir.name, "state": "unknown (no readable manifest)"}
     last = manifest.history[-1].at if manifest.history else manifest.sealed_at
+    comparisons = compare(manifest)
+    hold = manifest.hold
     return {
         "batch_id": manifest.batch_id,
         "state": manifest.state.value,
@@ -43,6 +49,10 @@ def summary(batch_dir: Path) -> dict[str, Any]:
         "result": manifest.outcome.result,
         "reason": manifest.outcome.reason,
         "updated_at": last,
+        "changes": change_summary(manifest),
+        "prediction": line_of(comparisons),
+        "prediction_details": [item.to_json() for item in comparisons],
+        "hold": hold.model_dump(mode="json", include=HOLD_FIELDS) if hold is not None else None,
     }
 
 
@@ -73,10 +83,13 @@ def collect(config: Config) -> dict[str, Any]:
             for path in staged_folders(folders.queue)
         ]
     in_flight = next((item for item in queued if item["state"] in IN_FLIGHT_STATES), None)
+    held = [item for item in queued if item["state"] == "held"]
     if owner is None:
         state = "stopped"
     elif paused:
         state = "paused"
+    elif held and in_flight is None:
+        state = "held"
     elif in_flight is not None or queued:
         state = "working"
     else:
@@ -94,6 +107,7 @@ def collect(config: Config) -> dict[str, Any]:
             "intake_problem": written.get("intake_problem") if written else None,
         },
         "in_flight": in_flight,
+        "held": held,
         "queue": queued,
         "drop": {"folder": str(folders.drop), "files": waiting},
         "done": summaries(folders.done, newest=RECENT),
@@ -115,7 +129,31 @@ def flight_line(flight: dict[str, Any]) -> str:
     if flight.get("import_id"):
         progress = flight.get("progress") or 0
         canvas = f", Canvas import {flight['import_id']}: {flight.get('workflow_state')} {progress}%"
-    return f"in flight: {flight['batch_id']} ({flight['state']}{canvas})"
+    changes = f"; changes: {flight['changes']}" if flight.get("changes") else ""
+    return f"in flight: {flight['batch_id']} ({flight['state']}{canvas}){changes}"
+
+
+def held_lines(held: list[dict[str, Any]]) -> list[str]:
+    """Return the lines about the batches waiting for a person: reasons, changes, what to run."""
+    if not held:
+        return []
+    lines = [f"held:     {len(held)} batch(es) waiting for approve or discard"]
+    for item in held:
+        hold = item.get("hold") or {}
+        batch_id = item["batch_id"]
+        lines.append(f"  {batch_id}  held at {hold.get('held_at') or '?'}")
+        lines += [f"    reason:  {reason['text']}" for reason in hold.get("reasons", [])]
+        lines += [f"    changes: {item['changes']}"] if item.get("changes") else []
+        lines.append(f"    run:     sis-watcher approve -c CONFIG {batch_id}  (or discard)")
+    return lines
+
+
+def recent_lines(item: dict[str, Any]) -> list[str]:
+    """Return the lines of one recent batch: id, time, reason, then its changes and prediction."""
+    lines = [f"  {item['batch_id']}  {item.get('updated_at') or ''}  {item.get('reason') or ''}"]
+    lines += [f"    changes:    {item['changes']}"] if item.get("changes") else []
+    lines += [f"    prediction: {item['prediction']}"] if item.get("prediction") else []
+    return lines
 
 
 def render(status: dict[str, Any], out: TextIO) -> None:
@@ -123,6 +161,7 @@ def render(status: dict[str, Any], out: TextIO) -> None:
     lines = daemon_lines(status["daemon"])
     if status["in_flight"]:
         lines.append(flight_line(status["in_flight"]))
+    lines += held_lines(status.get("held", []))
     lines.append(f"queue:    {len(status['queue'])} batch(es)")
     lines += [f"  {item['batch_id']}  {item['state']}" for item in status["queue"]]
     files = status["drop"]["files"]
@@ -130,10 +169,7 @@ def render(status: dict[str, Any], out: TextIO) -> None:
     lines.append(f"drop:     {waiting} in {status['drop']['folder']}")
     for title in ("done", "failed"):
         lines.append(f"recent {title}:")
-        lines += [
-            f"  {item['batch_id']}  {item.get('updated_at') or ''}  {item.get('reason') or ''}"
-            for item in status[title]
-        ] or ["  (none)"]
+        lines += [line for item in status[title] for line in recent_lines(item)] or ["  (none)"]
     print("\n".join(lines), file=out)
 
 

@@ -49,7 +49,26 @@ def logical_problems(raw: dict[str, Any]) -> list[str]:
 
     They are checked on the raw mapping, so they are reported together with type errors.
     """
-    return import_problems(section_of(raw, "import")) + folder_problems(raw) + ordering_problems(raw)
+    return (
+        import_problems(section_of(raw, "import"))
+        + folder_problems(raw)
+        + ordering_problems(raw)
+        + renamed_problems(raw)
+    )
+
+
+def renamed_problems(raw: dict[str, Any]) -> list[str]:
+    """Return a key set under both its old and its new name with different values."""
+    old = section_of(raw, "guard").get("max_shrink_percent")
+    new = section_of(raw, "hold").get("max_shrink_percent")
+    if old is not None and new is not None and old != new:
+        return [
+            (
+                "guard.max_shrink_percent: is the old name of hold.max_shrink_percent, which is set "
+                "to another value; keep only hold.max_shrink_percent"
+            )
+        ]
+    return []
 
 
 def import_problems(options: dict[str, Any]) -> list[str]:
@@ -127,7 +146,11 @@ def format_validation_error(error: ValidationError) -> list[str]:
 
 def resolve_paths(raw: dict[str, Any], base: Path) -> None:
     """Make relative folder and file paths relative to the config file's folder (in place)."""
-    sections = {"folders": ("drop", "queue", "done", "failed"), "canvas": ("token_file",)}
+    sections = {
+        "folders": ("drop", "queue", "done", "failed"),
+        "canvas": ("token_file",),
+        "ledger": ("path",),
+    }
     for section, keys in sections.items():
         values = raw.get(section)
         if not isinstance(values, dict):

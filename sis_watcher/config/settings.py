@@ -122,6 +122,9 @@ class IntakeSettings(Section):
 EnrollmentDropStatus = Literal["deleted", "inactive", "completed", "deleted_last_completed"]
 
 
+NOT_CANVAS_OPTIONS = {"skip_unchanged"}
+
+
 class ImportOptions(Section):
     """
     Canvas's own create parameters. `None` (or `false` for a flag) means *not sent*.
@@ -145,6 +148,8 @@ class ImportOptions(Section):
     diffing_user_remove_status: Literal["deleted", "suspended"] | None = None
     change_threshold: Annotated[int, Field(ge=1, le=100)] | None = None
     diff_row_count_threshold: Annotated[int, Field(ge=1)] | None = None
+    # Ours, not Canvas's (never sent): file a batch that changes nothing without a request.
+    skip_unchanged: bool = False
 
     @field_validator("batch_mode_term_id", mode="before")
     @classmethod
@@ -155,7 +160,7 @@ class ImportOptions(Section):
     def as_params(self) -> dict[str, str]:
         """Return the query parameters to send: true flags and set values only."""
         params: dict[str, str] = {}
-        for name, value in self.model_dump().items():
+        for name, value in self.model_dump(exclude=NOT_CANVAS_OPTIONS).items():
             if value is None or value is False:
                 continue
             params[name] = "true" if value is True else str(value)
@@ -188,8 +193,35 @@ class ValidationSettings(Section):
     mode: Literal["strict", "warn", "off"] = "strict"
 
 
+Percent = Annotated[float, Field(gt=0, le=100)]
+
+
 class GuardSettings(Section):
-    max_shrink_percent: Annotated[float, Field(gt=0, le=100)] | None = None
+    """The shrink guard's old home: `guard.max_shrink_percent` is read as `hold.max_shrink_percent`."""
+
+    max_shrink_percent: Percent | None = None
+
+
+class HoldSettings(Section):
+    """
+    When a batch waits for a person instead of going to Canvas (README "The hold").
+
+    The ledger rules count only for CSV types with at least `min_rows` rows in the ledger;
+    `max_shrink_percent` compares rows with the last batch filed done, as the shrink guard did.
+    """
+
+    max_delete_percent: Percent | None = 10.0
+    max_delete_rows: Annotated[int, Field(ge=0)] | None = None
+    max_new_percent: Annotated[float, Field(gt=0)] | None = None
+    max_shrink_percent: Percent | None = None
+    min_rows: Annotated[int, Field(ge=0)] = 50
+
+
+class LedgerSettings(Section):
+    """The ledger of what sis-watcher has had imported (`path` defaults beside the queue folder)."""
+
+    enabled: bool = True
+    path: Path | None = None
 
 
 class OutcomeSettings(Section):
@@ -262,9 +294,21 @@ class Config(Section):
     poll: PollSettings = PollSettings()
     validation: ValidationSettings = ValidationSettings()
     guard: GuardSettings = GuardSettings()
+    hold: HoldSettings = HoldSettings()
+    ledger: LedgerSettings = LedgerSettings()
     outcome: OutcomeSettings = OutcomeSettings()
     keep_zip: bool = True
     logging: LoggingSettings = LoggingSettings()
     alerts: AlertSettings = AlertSettings()
     metrics: MetricsSettings = MetricsSettings()
     retention: RetentionSettings = RetentionSettings()
+
+    @property
+    def ledger_path(self) -> Path:
+        """The ledger file: `ledger.path`, else `ledger.sqlite` beside the queue folder."""
+        return self.ledger.path or self.folders.queue.parent / "ledger.sqlite"
+
+    @property
+    def max_shrink_percent(self) -> float | None:
+        """The shrink rule's limit: `hold.max_shrink_percent`, or its old name `guard.max_shrink_percent`."""
+        return self.hold.max_shrink_percent or self.guard.max_shrink_percent

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from types import FrameType
@@ -26,11 +27,13 @@ from sis_watcher.batch.retention import sweep
 from sis_watcher.canvas.client import CanvasClient
 from sis_watcher.canvas.credentials import TokenSource
 from sis_watcher.config.settings import Config
-from sis_watcher.core.clock import Clock, SystemClock
+from sis_watcher.core.clock import Clock, SystemClock, isoformat
 from sis_watcher.core.exit_codes import EXIT_FAILURE, EXIT_KILLED, EXIT_OK
 from sis_watcher.core.logs import get_logger
 from sis_watcher.daemon.stages import StageThread
 from sis_watcher.intake.loop import IntakeLoop
+from sis_watcher.ledger.apply import settle
+from sis_watcher.ledger.store import LedgerKeeper, LedgerUnusable
 from sis_watcher.ops.alerts.dispatch import Alerter
 from sis_watcher.ops.events import Listener, Monitor
 from sis_watcher.ops.metrics import Metrics, MetricsServer
@@ -106,6 +109,7 @@ class Daemon:
             on_response=self.monitor.canvas_response,
         )
         self.batch_sealed = threading.Event()
+        self.ledger = LedgerKeeper(config.ledger_path) if config.ledger.enabled else None
         context = StageContext(
             config=config,
             client=self.client,
@@ -113,6 +117,7 @@ class Daemon:
             stopping=self.stopping,
             policy=config.retry.policy(),
             monitor=self.monitor,
+            ledger=self.ledger,
         )
         self.worker = Worker(context=context, wake=self.batch_sealed, once=once)
         self.intake = IntakeLoop(
@@ -180,9 +185,12 @@ class Daemon:
             resumed = repair_queue(self.config.folders, now=self.clock.now())
             if resumed:
                 log.info("daemon.resuming", batches=resumed)
+            self.settle_ledger()
             return self.supervise()
         finally:
             self.client.close()
+            if self.ledger is not None:
+                self.ledger.close()
             if self.metrics_server is not None:
                 self.metrics_server.stop()
             self.alerter.stop(
@@ -190,6 +198,19 @@ class Daemon:
             )
             self.status_file.stopped()
             lock.release()
+
+    def settle_ledger(self) -> None:
+        """Apply what a crash left between filing and the ledger; an unusable ledger waits for the worker."""
+        if self.ledger is None:
+            return
+        try:
+            applied = settle(self.ledger.open(), self.config.folders, applied_at=isoformat(self.clock.now()))
+        except (LedgerUnusable, sqlite3.Error, OSError) as error:
+            self.ledger.failed()
+            log.error("ledger.unusable", path=str(self.config.ledger_path), caused_by=str(error))
+            return
+        if applied:
+            log.info("ledger.settled", batches=applied)
 
     def start_side_services(self) -> None:
         """Start the alert senders and, if enabled, the metrics endpoint (its failure is not fatal)."""

@@ -63,6 +63,9 @@ class Listener:
     def stage_died(self, stage: str) -> None:
         """A stage thread ended unexpectedly; the daemon is about to exit."""
 
+    def batch_held(self, manifest: Manifest) -> None:
+        """A batch would change too much and waits for `approve` or `discard` (`manifest.hold`)."""
+
 
 class Monitor(Listener):
     """A listener that calls every registered listener in turn, isolating their failures."""
@@ -121,3 +124,6 @@ class Monitor(Listener):
 
     def stage_died(self, stage: str) -> None:
         self.fan_out("stage_died", stage)
+
+    def batch_held(self, manifest: Manifest) -> None:
+        self.fan_out("batch_held", manifest)

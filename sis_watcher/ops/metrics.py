@@ -22,6 +22,8 @@ Metrics (counters also get Prometheus's `_created` series; `process_*` come from
     sis_watcher_intake_problem                         1 while the drop folder is unusable
     sis_watcher_import_stuck                           1 after poll.warn_after_seconds, until filed
     sis_watcher_retries_stuck                          1 while a batch is stuck in retries
+    sis_watcher_held_batches                           batches held for approve or discard now
+    sis_watcher_batches_held_total                     batches held (each batch attempt once)
     sis_watcher_healthy                                1 when /healthz answers 200
 """
 
@@ -50,6 +52,7 @@ from sis_watcher.batch.manifest import BatchState, Manifest
 from sis_watcher.core.clock import Clock, SystemClock, parse_time
 from sis_watcher.core.logs import get_logger
 from sis_watcher.ops.events import Listener
+from sis_watcher.ops.status_file import HELD_ACTIVITY
 
 log = get_logger()
 # Canvas imports take seconds for a few rows and hours for a whole district's enrollments.
@@ -102,6 +105,8 @@ class Metrics(Listener):
         self.intake_trouble = self.gauge("intake_problem", "1 while intake has a problem.")
         self.import_stuck_flag = self.gauge("import_stuck", "1 while an import is stuck.")
         self.retries_stuck_flag = self.gauge("retries_stuck", "1 while a batch is stuck in retries.")
+        self.held_now = self.gauge("held_batches", "Batches held for approve or discard.")
+        self.held_count = self.counter("batches_held", "Batches held for a person (once per attempt).")
         healthy = self.gauge("healthy", "1 when /healthz answers 200.")
         healthy.set_function(lambda: 0.0 if self.problems() else 1.0)
         ProcessCollector(registry=self.registry)
@@ -109,6 +114,8 @@ class Metrics(Listener):
         self.paused_reason: str | None = None
         self.intake_reason: str | None = None
         self.dead_stages: list[str] = []
+        self.held: set[str] = set()
+        self.held_ever: set[tuple[str, int]] = set()
 
     def counter(self, name: str, text: str, *labels: str) -> Counter:
         return Counter(f"sis_watcher_{name}", text, labels, registry=self.registry)
@@ -133,6 +140,27 @@ class Metrics(Listener):
     def activity(self, text: str, *, queued: int | None = None, batch_id: str | None = None) -> None:
         if queued is not None:
             self.queue_depth.set(queued)
+        if batch_id is not None and not text.startswith(HELD_ACTIVITY):
+            self.release(batch_id)
+
+    def batch_held(self, manifest: Manifest) -> None:
+        attempt = (manifest.batch_id, len(manifest.previous_attempts))
+        with self.lock:
+            self.held.add(manifest.batch_id)
+            first = attempt not in self.held_ever
+            self.held_ever.add(attempt)
+            self.held_now.set(len(self.held))
+        if first:
+            self.held_count.inc()
+
+    def release(self, batch_id: str) -> None:
+        """A held batch was approved (the worker moved on with it) or filed."""
+        with self.lock:
+            self.held.discard(batch_id)
+            self.held_now.set(len(self.held))
+
+    def import_progress(self, manifest: Manifest) -> None:
+        self.release(manifest.batch_id)
 
     def batch_sealed(self, manifest: Manifest) -> None:
         self.sealed.inc()
@@ -146,6 +174,7 @@ class Metrics(Listener):
         if seconds is not None:
             self.import_duration.observe(seconds)
         self.import_stuck_flag.set(0)
+        self.release(manifest.batch_id)
 
     def import_stuck(self, manifest: Manifest, seconds: float) -> None:
         self.import_stuck_flag.set(1)

@@ -33,7 +33,8 @@ def absorb(batch: Batch, sis_import: dict[str, Any]) -> bool:
 
     At a terminal state everything the verdict reads is recorded here, once: the messages, the
     counts and `data.error_message` (Canvas's only words when it failed a batch outright,
-    docs/canvas.md §A6).
+    docs/canvas.md §A6); and, for comparing with the preview, `data.statistics` (the state
+    changes per model, §A3) and `diffing_threshold_exceeded` (§A4), None when Canvas sent none.
     """
     canvas = batch.manifest.canvas
     state = str(sis_import.get("workflow_state"))
@@ -59,7 +60,17 @@ def absorb(batch: Batch, sis_import: dict[str, Any]) -> bool:
         canvas.error_count = answer.error_count
         canvas.warning_count = answer.warning_count
         canvas.error_message = answer.error_message
+        canvas.statistics = statistics_of(sis_import)
+        exceeded = sis_import.get("diffing_threshold_exceeded")
+        canvas.diffing_threshold_exceeded = exceeded if isinstance(exceeded, bool) else None
     return changed
+
+
+def statistics_of(sis_import: dict[str, Any]) -> dict[str, Any] | None:
+    """Return `data.statistics` (never top level, docs/canvas.md §2.1), or None when absent or odd."""
+    data = sis_import.get("data")
+    statistics = data.get("statistics") if isinstance(data, dict) else None
+    return statistics if isinstance(statistics, dict) else None
 
 
 def elapsed_since_upload(batch: Batch) -> float:

@@ -6,7 +6,9 @@ Stage: check and zip a queued batch (queued -> zipped, or -> failed before any u
    uploaded as it is.
 2. `strict`: any error fails the batch here, its reason naming file, row and problem, and no
    request reaches Canvas. `warn`: problems are logged and the batch goes on. `off`: no checks.
-3. The shrink guard (unless the batch was retried with `--force`).
+3. The change preview against the ledger, then the hold rules (`pipeline.hold`): a batch that
+   would change too much is held for a person; with `import.skip_unchanged`, one that changes
+   nothing is filed done without a request.
 4. Zip the CSVs (the trigger file stays out: Canvas warns about every non-CSV member), in a side
    thread while step 1 runs, so a big batch costs about the time of its validation alone.
 """
@@ -23,6 +25,7 @@ from sis_watcher.batch.folder import Batch
 from sis_watcher.batch.manifest import (
     ZIP_NAME,
     BatchState,
+    HoldRecord,
     Manifest,
     MemberEntry,
     ProblemEntry,
@@ -32,9 +35,10 @@ from sis_watcher.batch.manifest import (
 )
 from sis_watcher.core.errors import Stopping
 from sis_watcher.core.logs import get_logger
+from sis_watcher.ledger.changes import ChangeSet
 from sis_watcher.pipeline.archive import ZipResult, sha256_of, write_zip
 from sis_watcher.pipeline.context import StageContext
-from sis_watcher.pipeline.guard import describe, find_shrinks
+from sis_watcher.pipeline.hold import hold_reasons, preview_batch
 from sis_watcher.validation.files import validate_file, validate_zip
 from sis_watcher.validation.model import FileReport, Kind
 
@@ -167,18 +171,11 @@ def use_dropped_zip(batch_dir: Path, manifest: Manifest) -> None:
     )
 
 
-def refusal(manifest: Manifest, record: ValidationRecord, context: StageContext) -> str | None:
-    """Return why the batch must not be uploaded (strict validation, shrink guard), or None."""
-    config = context.config
-    if config.validation.mode == "strict" and record.errors:
+def refusal(record: ValidationRecord, context: StageContext) -> str | None:
+    """Return why the batch must not be uploaded at all (strict validation), or None."""
+    if context.config.validation.mode == "strict" and record.errors:
         return validation_reason(record)
-    limit = config.guard.max_shrink_percent
-    if limit is None or manifest.force:
-        return None
-    shrinks = find_shrinks(
-        manifest, max_shrink_percent=limit, queue=config.folders.queue, done=config.folders.done
-    )
-    return describe(shrinks, max_shrink_percent=limit, batch_id=manifest.batch_id) if shrinks else None
+    return None
 
 
 def prepare(batch: Batch, context: StageContext) -> None:
@@ -200,7 +197,8 @@ def prepare(batch: Batch, context: StageContext) -> None:
         try:
             reports = inspect(batch.folder, manifest, checks=mode != "off")
             record = record_reports(manifest, reports, mode=mode)
-            reason = refusal(manifest, record, context)
+            reason = refusal(record, context)
+            changes = preview_batch(batch, context) if reason is None else None
         except BaseException:
             cancel.set()
             raise
@@ -218,6 +216,23 @@ def prepare(batch: Batch, context: StageContext) -> None:
         use_dropped_zip(batch.folder, manifest)
     else:
         record_zip(manifest, result)
+    decide(batch, changes, context)
+
+
+def decide(batch: Batch, changes: ChangeSet | None, context: StageContext) -> None:
+    """Hold the batch, file it unchanged, or make it ready to upload (state saved in each case)."""
+    reasons = hold_reasons(batch, changes, context)
+    if reasons:
+        batch.manifest.hold = HoldRecord(reasons=reasons, held_at=batch.now_text())
+        batch.advance(BatchState.HELD, note="; ".join(reason.text for reason in reasons))
+        return
+    if context.config.import_options.skip_unchanged and changes is not None and not changes.changes_anything:
+        batch.finish(
+            result="done",
+            reason=f"unchanged against the ledger (baseline {changes.baseline}): nothing was sent to Canvas "
+            "(import.skip_unchanged)",
+        )
+        return
     batch.advance(BatchState.ZIPPED)
 
 

@@ -2,6 +2,7 @@
 The worker: one batch at a time, oldest first, each driven from its recorded state to the end.
 
     queued -> zipped -> uploading -> importing -> reporting -> done | failed -> filed
+    queued -> held -> (approve) zipped ... | (discard) failed
 
 Order matters (users before enrollments), so a batch that cannot go on blocks the ones after
 it rather than being skipped. What stops a batch, and what then:
@@ -14,20 +15,26 @@ it rather than being skipped. What stops a batch, and what then:
   `batch.step_failed`, the batch stays, the step is retried with backoff; nothing is deleted.
 - Canvas rejects the upload (400, 422), validation or the shrink guard says no, or the import
   ends badly: the batch is failed and filed under failed/ with the reason.
-In `once` mode the first three end the run instead (exit 1), leaving the batch queued.
+- A held batch (the hold rules, `pipeline.hold`) waits for `approve` or `discard`, looked for
+  every few seconds; the batches after it wait too.
+- The ledger cannot be used (`ledger.unusable`): like a local fault, the batch waits.
+In `once` mode the first three, and a held batch, end the run instead (exit 1), leaving the
+batch queued.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
 import structlog
 
+from sis_watcher.batch.decisions import DECISION_NAME, take_decision
 from sis_watcher.batch.filing import file_away
 from sis_watcher.batch.folder import Batch
 from sis_watcher.batch.ids import batch_folders
-from sis_watcher.batch.manifest import BatchState, Manifest, ManifestUnreadable
+from sis_watcher.batch.manifest import BatchState, HoldRecord, Manifest, ManifestUnreadable
 from sis_watcher.batch.quarantine import quarantine
 from sis_watcher.batch.repair import open_batch
 from sis_watcher.core.errors import (
@@ -38,6 +45,8 @@ from sis_watcher.core.errors import (
     UploadRejected,
 )
 from sis_watcher.core.logs import get_logger
+from sis_watcher.ledger.apply import apply_filed, forget_batch
+from sis_watcher.ledger.store import LedgerUnusable
 from sis_watcher.pipeline.conclude import conclude
 from sis_watcher.pipeline.context import StageContext
 from sis_watcher.pipeline.guard import record_success
@@ -49,6 +58,7 @@ log = get_logger()
 AUTH_RETRY_SECONDS = 60.0
 LOCAL_FAULT_FIRST_WAIT = 5.0
 IDLE_RECHECK_SECONDS = 5.0
+HOLD_RECHECK_SECONDS = 2.0
 
 
 class Incomplete(Exception):
@@ -114,14 +124,21 @@ class Worker:
                     retry_in=self.context.policy.max_backoff_seconds,
                 )
                 self.held_up(str(error), wait=self.context.policy.max_backoff_seconds)
+            except LedgerUnusable as error:
+                log.error("ledger.unusable", path=str(error.path), caused_by=str(error))
+                if self.context.ledger is not None:
+                    self.context.ledger.failed()
+                self.held_up_locally(str(error))
             except OSError as error:
                 log.error(
                     "batch.step_failed", caused_by=f"{error.__class__.__name__}: {error}", errno=error.errno
                 )
-                self.held_up(f"local fault: {error}", wait=self.local_fault_wait)
-                self.local_fault_wait = min(
-                    self.local_fault_wait * 2, self.context.policy.max_backoff_seconds
-                )
+                self.held_up_locally(f"local fault: {error}")
+
+    def held_up_locally(self, reason: str) -> None:
+        """A local fault (disk, permissions, the ledger): wait longer each time, then try again."""
+        self.held_up(reason, wait=min(self.local_fault_wait, self.context.policy.max_backoff_seconds))
+        self.local_fault_wait = min(self.local_fault_wait * 2, self.context.policy.max_backoff_seconds)
 
     def process(self, batch_dir: Path) -> None:
         """Open the batch (from its recorded state), run its remaining steps, file it, report it."""
@@ -136,6 +153,8 @@ class Worker:
                 return
             self.current = Batch(batch_dir, manifest, clock=context.clock)
         batch = self.current
+        if batch.state is BatchState.HELD:  # held before a restart: status and metrics learn of it again
+            self.announce_hold(batch)
         while not batch.state.is_final:
             self.step(batch)
             self.resume_if_paused()
@@ -148,6 +167,10 @@ class Worker:
         if state is BatchState.QUEUED:
             context.monitor.activity(f"checking and zipping {batch.batch_id}", batch_id=batch.batch_id)
             prepare(batch, context)
+            if batch.state is BatchState.HELD:
+                self.announce_hold(batch)
+        elif state is BatchState.HELD:
+            self.wait_for_decision(batch)
         elif state in (BatchState.ZIPPED, BatchState.UPLOADING):
             try:
                 upload(batch, context)
@@ -166,9 +189,11 @@ class Worker:
             if not config.keep_zip and manifest.zip is not None and not manifest.zip.dropped_as_is:
                 batch.path(manifest.zip.name).unlink(missing_ok=True)
             record_success(manifest, queue=config.folders.queue, done=config.folders.done)
+        (batch.folder / DECISION_NAME).unlink(missing_ok=True)  # a stale one: already carried out
         path = file_away(batch.folder, manifest, folders=config.folders)
         batch.folder = path
         self.current = None
+        self.settle_ledger(batch)
         self.filed.append(manifest)
         self.settled(manifest)
         log_method = log.info if manifest.state is BatchState.DONE else log.error
@@ -180,6 +205,49 @@ class Worker:
             import_id=manifest.canvas.import_id,
         )
         self.context.monitor.batch_filed(manifest, path)
+
+    def announce_hold(self, batch: Batch) -> None:
+        """Tell the world once that a batch waits for a person, with its reasons and preview."""
+        hold = batch.manifest.hold
+        reasons = [reason.text for reason in hold.reasons] if hold else []
+        summary = (batch.manifest.changes or {}).get("summary")
+        log.warning("batch.held", reasons=reasons, changes=summary)
+        self.context.monitor.batch_held(batch.manifest)  # the alert goes out only while not `alerted`
+        if hold is not None and not hold.alerted:
+            hold.alerted = True
+            batch.save()
+
+    def wait_for_decision(self, batch: Batch) -> None:
+        """A held batch: carry out a decision left beside it, or wait a little and look again."""
+        if take_decision(batch):
+            log.info(
+                "batch.decided", state=batch.state.value, by=(batch.manifest.hold or HoldRecord()).decided_by
+            )
+            return
+        reasons = "; ".join(reason.text for reason in (batch.manifest.hold or HoldRecord()).reasons)
+        if self.once:
+            self.incomplete = f"batch {batch.batch_id} is held ({reasons}): approve or discard it"
+            raise Incomplete(self.incomplete)
+        self.context.monitor.activity(
+            f"held: {batch.batch_id} waits for approve or discard", batch_id=batch.batch_id
+        )
+        if self.context.stopping.wait(HOLD_RECHECK_SECONDS):
+            raise Stopping("shutdown while a batch is held")
+
+    def settle_ledger(self, batch: Batch) -> None:
+        """Apply a done batch's changes to the ledger (or forget a failed one's); retried later on error."""
+        keeper = self.context.ledger
+        if keeper is None:
+            return
+        try:
+            ledger = keeper.open()
+            if batch.state is BatchState.DONE:
+                apply_filed(ledger, batch.folder, batch.manifest, applied_at=batch.now_text())
+            else:
+                forget_batch(ledger, batch.batch_id)
+        except (LedgerUnusable, sqlite3.Error, OSError) as error:
+            keeper.failed()
+            log.error("ledger.apply_failed", path=str(keeper.path), caused_by=str(error))
 
     def pause(self, reason: str) -> None:
         """Canvas refused the token or permission: wait, re-read the token, try again."""

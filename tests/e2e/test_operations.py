@@ -118,24 +118,30 @@ class TestCommands:
         assert 2 == run_command("retry", "-c", str(config), failed.name, cwd=tree.root).returncode
         assert 0 == running.stop()
 
-    def test_shrink_guard_fails_a_truncated_export_until_retried_with_force(self, tree, canvas, service):
-        """A users file far smaller than last night's is refused before upload; --force sends it."""
+    def test_shrink_guard_holds_a_truncated_export_until_approved(self, tree, canvas, service):
+        """A users file far smaller than last night's is held before upload (no longer failed); approve sends it."""
         config = tree.write_config(canvas.url, guard={"max_shrink_percent": 20})
         running = service(config)
         full = b"user_id,login_id,status\n" + b"".join(b"u%d,l%d,active\n" % (n, n) for n in range(100))
         drop_file(tree.drop, "users.csv", full)
         wait_until(lambda: tree.batches("done"), what="night 1 in done/")
         drop_file(tree.drop, "users.csv", b"user_id,login_id,status\nu1,l1,active\n")
-        wait_until(lambda: tree.batches("failed"), what="night 2 refused")
+        running.wait_for_event("batch.held")
 
-        [refused] = tree.batches("failed")
-        reason = tree.manifest(refused)["outcome"]["reason"]
-        assert "user rows fell from 100" in reason
-        assert "to 1 (-99.0%)" in reason
+        [held] = tree.batches("queue")
+        manifest = tree.manifest(held)
+        assert "held" == manifest["state"]
+        [reason] = manifest["hold"]["reasons"]
+        assert "hold.max_shrink_percent" == reason["rule"]
+        assert "user: rows fell from 100" in reason["text"]
+        assert "to 1 (-99.0%" in reason["text"]
+        assert [] == tree.batches("failed")
         assert 1 == len(canvas.uploads)
-        assert 2 == run_command("retry", "-c", str(config), "no-such-batch", cwd=tree.root).returncode
-        assert 0 == run_command("retry", "-c", str(config), "--force", refused.name, cwd=tree.root).returncode
-        wait_until(lambda: len(tree.batches("done")) == 2, what="the forced batch in done/")
+        assert 2 == run_command("retry", "-c", str(config), "--force", held.name, cwd=tree.root).returncode
+        assert 0 == run_command("approve", "-c", str(config), held.name, cwd=tree.root).returncode
+        wait_until(lambda: len(tree.batches("done")) == 2, what="the approved batch in done/")
+        assert held.name == tree.batches("done")[1].name
+        assert "approved" == tree.manifest(tree.batches("done")[1])["hold"]["decision"]
         assert 2 == len(canvas.uploads)
         assert 0 == running.stop()
 

@@ -11,13 +11,17 @@ At most one alert per event, by dedupe key (remembered while the process runs):
     event                        key                          alert
     failed batch                 batch id, attempt number     batch_failed
     done with warnings (opt-in)  batch id, attempt number     batch_warnings
+    batch held for a person      batch id, attempt number     batch_held
     uploads paused / resumed     pause number                 uploads_paused / uploads_resumed
     import stuck                 batch id, import id          import_stuck
     retries stuck / recovered    batch id, episode number     retries_stuck / retries_recovered
     intake problem / recovered   episode number, reason       intake_problem / intake_recovered
     stage died                   stage                        stage_died
 
-A recovery alert goes out only for a problem that was reported in this process.
+A recovery alert goes out only for a problem that was reported in this process. Every batch
+alert carries the change preview's summary (`Changes:`, field `changes`) when the batch has one,
+and, once Canvas finished it, the prediction against Canvas's own counts (`Prediction:`, fields
+`prediction` and `prediction_details`, `ops.prediction`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sis_watcher.batch.manifest import BatchState, Manifest
+from sis_watcher.batch.manifest import BatchState, HoldRecord, Manifest
 from sis_watcher.canvas.verdict import first_messages_by_file, pairs
 from sis_watcher.config.settings import AlertSettings
 from sis_watcher.core.logs import get_logger
@@ -37,14 +41,17 @@ from sis_watcher.ops.alerts.courier import Alert, Channel, Courier, OnceOnly, cl
 from sis_watcher.ops.alerts.email import EmailChannel
 from sis_watcher.ops.alerts.webhook import WebhookChannel
 from sis_watcher.ops.events import Listener
+from sis_watcher.ops.prediction import change_summary, preview_details
 
 log = get_logger()
 MAX_FILES = 5
 MAX_PROBLEMS = 5
 TITLE_CHARS = 120
+REASON_FIELDS = {"csv_type", "rule", "value", "limit", "text"}
 SEVERITY = {
     "batch_failed": "error",
     "batch_warnings": "warning",
+    "batch_held": "warning",
     "uploads_paused": "error",
     "import_stuck": "warning",
     "retries_stuck": "warning",
@@ -186,8 +193,9 @@ class Alerter(Listener):
     def batch_alert(self, manifest: Manifest, path: Path, *, kind: str, title: str) -> None:
         canvas_lines, messages = canvas_details(manifest)
         problem_lines, problems = validation_details(manifest)
+        preview_lines, preview = preview_details(manifest)
         reason = manifest.outcome.reason or "(no reason recorded)"
-        lines = [f"Reason: {reason}", *canvas_lines, *problem_lines, f"Files: {path}"]
+        lines = [f"Reason: {reason}", *canvas_lines, *preview_lines, *problem_lines, f"Files: {path}"]
         if kind == "batch_failed":
             lines.append(f"To send it again after a fix: sis-watcher retry -c CONFIG {manifest.batch_id}")
         self.raise_alert(
@@ -201,6 +209,29 @@ class Alerter(Listener):
             folder=str(path),
             canvas_messages=messages,
             validation_problems=problems,
+            **preview,
+        )
+
+    def batch_held(self, manifest: Manifest) -> None:
+        hold, batch_id, summary = manifest.hold or HoldRecord(), manifest.batch_id, change_summary(manifest)
+        if hold.alerted:  # alerted before a restart (the manifest remembers; the dedupe keys do not)
+            return
+        lines = [
+            "Nothing was sent to Canvas; later batches wait behind it.",
+            "Hold reasons:",
+            *(f"  {reason.text}" for reason in hold.reasons),
+            *([f"Changes: {summary}"] if summary else []),
+            f"To send it as it is: sis-watcher approve -c CONFIG {batch_id}",
+            f"To drop it (filed in failed/): sis-watcher discard -c CONFIG {batch_id}",
+        ]
+        self.raise_alert(
+            ("batch_held", batch_id, str(len(manifest.previous_attempts) + 1)),
+            title=f"batch {batch_id} held: it would change too much",
+            lines=lines,
+            batch_id=batch_id,
+            reasons=[reason.model_dump(include=REASON_FIELDS) for reason in hold.reasons],
+            changes=summary,
+            held_at=hold.held_at,
         )
 
     def uploads_paused(self, reason: str) -> None:

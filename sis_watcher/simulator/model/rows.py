@@ -68,7 +68,7 @@ def check_row(
     reference_problem = check_references(csv_type, values, store)
     if reference_problem is not None:
         return RowResult(warning=reference_problem)
-    return RowResult(change=change_for(csv_type, values, active=active, store=store))
+    return RowResult(change=change_for(csv_type, values, status=status, store=store))
 
 
 def check_references(csv_type: CsvType, values: dict[str, str], store: SisStore) -> str | None:
@@ -102,14 +102,33 @@ def login_user_exists(values: dict[str, str], store: SisStore) -> bool:
     return values.get("existing_canvas_user_id", "").isdigit()
 
 
-def change_for(csv_type: CsvType, values: dict[str, str], *, active: bool, store: SisStore) -> Change | None:
-    """Return the store change a clean row makes, for the kinds the store keeps."""
+KEY_COLUMNS = {
+    "abstract_course": ("abstract_course_id",),
+    "group_category": ("group_category_id",),
+    "group": ("group_id",),
+    "login": ("user_id",),
+    "group_membership": ("group_id", "user_id"),
+    "user_observer": ("observer_id", "student_id"),
+    "admin": ("user_id", "account_id", "role", "role_id"),
+    "differentiation_tag_set": ("tag_set_id",),
+    "differentiation_tag": ("tag_id",),
+    "differentiation_tag_membership": ("tag_id", "user_id"),
+}
+
+
+def change_for(csv_type: CsvType, values: dict[str, str], *, status: str, store: SisStore) -> Change | None:
+    """Return the store change a clean row makes, for the kinds the store keeps or counts."""
     name = csv_type.name
     if name in ("term", "account", "course", "section", "user"):
         key = values[csv_type.required[0][0]]
         parent = values.get("term_id") if name == "course" else values.get("course_id")
         return Change(
-            kind=name, key=key, active=active, parent=parent, integration_id=values.get("integration_id")
+            kind=name,
+            key=key,
+            status=status,
+            parent=parent,
+            integration_id=values.get("integration_id"),
+            email=values.get("email") if name == "user" else None,
         )
     if name == "enrollment":
         section_id = values.get("section_id", "")
@@ -117,5 +136,8 @@ def change_for(csv_type: CsvType, values: dict[str, str], *, active: bool, store
         role = values.get("role") or values.get("role_id", "")
         course = values.get("course_id") or store.course_of_section(section_id) or ""
         key = f"{course}\x1f{section_id}\x1f{user}\x1f{role}"
-        return Change(kind=name, key=key, active=active, parent=course or None)
-    return None
+        return Change(kind=name, key=key, status=status, parent=course or None)
+    columns = KEY_COLUMNS.get(name)
+    if columns is None:
+        return None  # xlists, change_sis_id, grade_publishing_results, institutional tags: no state counted
+    return Change(kind=name, key="\x1f".join(values.get(column, "") for column in columns), status=status)

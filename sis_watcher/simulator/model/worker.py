@@ -17,9 +17,12 @@ from sis_watcher.simulator.model.imports import ImportQueue, ImportRow
 from sis_watcher.simulator.model.outcome import ProcessingOutcome, SisMessage
 from sis_watcher.simulator.model.processing import Cancelled, process_upload
 from sis_watcher.simulator.model.records import MemberRecord, Recorder
-from sis_watcher.simulator.model.store import SisStore
+from sis_watcher.simulator.model.store import BATCH_MODE_KINDS, SisStore
 
 IMPORTED_STATES = ("imported", "imported_with_messages")
+# `batch_mode_enrollment_drop_status` -> the state a dropped enrollment takes (the last-completed
+# rule of `deleted_last_completed` is not simulated: such enrollments are deleted)
+DROP_STATES = {"deleted": "deleted", "inactive": "inactive", "completed": "completed"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,11 +122,12 @@ class ImportProcessor:
         )
         warnings, errors = outcome.warning_count, outcome.error_count
         state = row.workflow_state
+        counted = state == "importing" and outcome.error_message is None  # docs/canvas.md §A3
         if state == "importing" and outcome.error_message is not None:
             row.data["error_message"] = outcome.error_message
             state = "failed"
         elif state == "importing":
-            batch_message, state = self.batch_mode(row, counts, failed=errors > 0)
+            batch_message, state = self.batch_mode(row, outcome, counts, failed=errors > 0)
             diff_message = self.diffing(row, outcome)
             for message in (batch_message, diff_message):
                 if message is not None:
@@ -136,6 +140,10 @@ class ImportProcessor:
                 row.progress = 100
         counts["error_count"], counts["warning_count"] = errors, warnings
         row.data["counts"] = counts
+        if counted:
+            row.data["statistics"] = self.store.statistics(row.id)
+        else:
+            self.store.forget(row.id)
         row.ended_at = datetime.now(UTC)
         row.touch(state)
         if row.messages:
@@ -145,8 +153,15 @@ class ImportProcessor:
         if state == "aborted":
             self.queue.delay_after_abort()
 
-    def batch_mode(self, row: ImportRow, counts: dict[str, int], *, failed: bool) -> tuple[str | None, str]:
-        """Run batch-mode cleanup or abort on a `change_threshold` breach (docs/canvas.md §2.4)."""
+    def batch_mode(
+        self, row: ImportRow, outcome: ProcessingOutcome, counts: dict[str, int], *, failed: bool
+    ) -> tuple[str | None, str]:
+        """
+        Run batch-mode cleanup or abort on a `change_threshold` breach (docs/canvas.md §2.4, §A5).
+
+        Only the supplied types among courses, sections and enrollments are removed, and only
+        they get a `batch_<plural>_deleted` count.
+        """
         options = row.options
         if not options.batch_mode or failed or self.store.overflowed:
             return None, "importing"
@@ -157,7 +172,9 @@ class ImportProcessor:
         else:
             term_id = options.batch_mode_term_id or 0
             terms = {self.store.term_sis_id(term_id)}
-        stale = self.store.stale(terms=terms, batch_id=row.id)
+        kinds = [kind for kind in BATCH_MODE_KINDS if kind in outcome.supplied]
+        drop_state = DROP_STATES.get(options.batch_mode_enrollment_drop_status or "deleted", "deleted")
+        stale = self.store.stale(terms=terms, batch_id=row.id, kinds=kinds, drop_state=drop_state)
         threshold = options.change_threshold
         for name, (deleted, total) in stale.items():
             if threshold is not None and total and deleted / total * 100 > threshold:
@@ -165,7 +182,7 @@ class ImportProcessor:
                     f"{deleted} {name} would be deleted and exceeds the set threshold of {threshold}%",
                     "aborted",
                 )
-        self.store.delete_stale(terms=terms, batch_id=row.id)
+        self.store.delete_stale(terms=terms, batch_id=row.id, kinds=kinds, drop_state=drop_state)
         for name, (deleted, _total) in stale.items():
             counts[f"batch_{name}_deleted"] = deleted
         return None, "importing"

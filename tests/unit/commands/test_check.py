@@ -9,21 +9,31 @@ from pathlib import Path
 import pytest
 import respx
 
-from sis_watcher.commands.check import CheckReport, check_folder, check_offline, nearest_existing, run_check
+from sis_watcher.commands.check import (
+    CheckReport,
+    check_folder,
+    check_ledger,
+    check_offline,
+    nearest_existing,
+    run_check,
+)
 from sis_watcher.config.load import parse
 from sis_watcher.config.settings import Config, FolderSettings
 from sis_watcher.core.exit_codes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from sis_watcher.ledger.store import Ledger
 
 BASE = "https://canvas.example.edu"
 TOKEN = "7~check-token-abcdef"
 ENV = {"CANVAS_TOKEN": TOKEN}
 
 
-def config_for(folders: FolderSettings, **canvas: object) -> Config:
-    raw = {
+def config_for(folders: FolderSettings, ledger: dict[str, object] | None = None, **canvas: object) -> Config:
+    raw: dict[str, object] = {
         "canvas": {"base_url": BASE, **canvas},
         "folders": {name: str(getattr(folders, name)) for name in ("drop", "queue", "done", "failed")},
     }
+    if ledger is not None:
+        raw["ledger"] = ledger
     return parse(raw, source="test", base=folders.drop.parent)
 
 
@@ -129,6 +139,10 @@ class TestOffline:
             f"ok    folders.done: {folders.done}",
             f"ok    folders.failed: {folders.failed}",
             "ok    token: found in environment variable CANVAS_TOKEN",
+            (
+                f"ok    ledger: {folders.queue.parent / 'ledger.sqlite'} (will be created; "
+                "`sis-watcher ledger rebuild` fills it from done/)"
+            ),
         ]
         assert TOKEN not in out.getvalue()
 
@@ -149,7 +163,7 @@ class TestOffline:
         code = run_check(config_for(folders), offline=True, out=out, environ={})
 
         assert code == EXIT_CONFIG
-        assert out.getvalue().splitlines()[-1].startswith("FAIL  token: no Canvas token found")
+        assert out.getvalue().splitlines()[-2].startswith("FAIL  token: no Canvas token found")
 
     def test_missing_drop_is_exit_2(self, folders):
         """A missing drop folder fails the offline check with exit 2."""
@@ -242,3 +256,40 @@ class TestOnline:
 
         assert run_check(config_for(folders), offline=False, out=io.StringIO(), environ={}) == EXIT_CONFIG
         assert not route.called
+
+
+class TestLedger:
+    def test_a_ledger_that_is_not_sqlite_warns_offline_and_fails_the_full_check(self, folders):
+        """A corrupt ledger is named with the remedy: a warning for ExecStartPre, exit 1 for `check`."""
+        ledger = folders.queue.parent / "ledger.sqlite"
+        ledger.write_bytes(b"this is not a database, it is an export someone saved here" * 20)
+        out = io.StringIO()
+
+        code = run_check(config_for(folders), offline=True, out=out, environ=ENV)
+
+        assert code == EXIT_OK
+        [line] = [line for line in out.getvalue().splitlines() if line.startswith("WARN")]
+        assert line.startswith(f"WARN  ledger: the ledger {ledger} cannot be used")
+        assert "sis-watcher ledger rebuild" in line
+        report = CheckReport()
+        check_ledger(config_for(folders), report, offline=False)
+        assert 1 == report.canvas_problems
+        assert report.lines[-1].startswith(f"FAIL  ledger: the ledger {ledger} cannot be used")
+
+    def test_a_sound_ledger_reports_its_batches(self, folders):
+        """A ledger SQLite finds sound is ok, with the number of batches it holds."""
+        path = folders.queue.parent / "ledger.sqlite"
+        Ledger(path).close()
+        report = CheckReport()
+
+        check_ledger(config_for(folders), report, offline=False)
+
+        assert [f"ok    ledger: {path} (0 batch(es) applied)"] == report.lines
+
+    def test_a_disabled_ledger_says_so(self, folders):
+        """With ledger.enabled false, the check says what is then not done."""
+        report = CheckReport()
+
+        check_ledger(config_for(folders, ledger={"enabled": False}), report, offline=True)
+
+        assert report.lines[-1].startswith("ok    ledger: off")

@@ -185,6 +185,10 @@ class TestBatches:
             "result": "done",
             "reason": "Canvas import 9 imported",
             "updated_at": "2026-11-27T02:09:00Z",
+            "changes": None,
+            "prediction": None,
+            "prediction_details": [],
+            "hold": None,
         }
 
     def test_summary_without_history_uses_the_sealed_time(self, folders):
@@ -306,3 +310,120 @@ class TestRender:
 
         assert run_status(config_for(folders), as_json=False, out=out) == 0
         assert out.getvalue().startswith("daemon:   stopped\n")
+
+
+HOLD: dict[str, Any] = {
+    "reasons": [
+        {
+            "csv_type": "enrollment",
+            "rule": "hold.max_delete_percent",
+            "value": 15.0,
+            "limit": 10.0,
+            "text": "enrollment: 15.0% deleted or dropped of 300 in the ledger (hold.max_delete_percent is 10)",
+        }
+    ],
+    "held_at": "2026-11-27T02:01:00.000000Z",
+}
+
+
+def previewed(summary: str, **types: dict[str, int]) -> dict[str, Any]:
+    """A manifest's `changes` in batch mode with `summary` and per-type counts."""
+    return {
+        **types,
+        "baseline": "B0",
+        "csv": "changes.csv",
+        "summary": summary,
+        "options": {"batch_mode": True},
+    }
+
+
+class TestPreviewAndHold:
+    def test_held_batches_are_listed_with_reasons_and_changes(self, folders, running):
+        """A held batch is listed apart with its hold, and the daemon waits on it: state `held`."""
+        write_batch(
+            folders.queue, "20261127T020000Z-000001", "held", hold=HOLD, changes=previewed("enrollment -45")
+        )
+        write_batch(folders.queue, "20261127T020000Z-000002", "queued")
+
+        status = collect(config_for(folders))
+
+        [item] = status["held"]
+        assert ("held", "20261127T020000Z-000001") == (status["daemon"]["state"], item["batch_id"])
+        assert ("enrollment -45", HOLD["held_at"]) == (item["changes"], item["hold"]["held_at"])
+        assert [reason["rule"] for reason in HOLD["reasons"]] == [
+            reason["rule"] for reason in item["hold"]["reasons"]
+        ]
+        assert status["in_flight"] is None
+
+    def test_the_text_view_shows_the_hold_and_what_to_run(self, folders, running):
+        """The text view names each held batch, its reasons, its changes and the approve command."""
+        write_batch(
+            folders.queue, "20261127T020000Z-000001", "held", hold=HOLD, changes=previewed("enrollment -45")
+        )
+
+        lines = rendered(collect(config_for(folders))).splitlines()
+
+        start = lines.index("held:     1 batch(es) waiting for approve or discard")
+        assert [
+            "  20261127T020000Z-000001  held at 2026-11-27T02:01:00.000000Z",
+            f"    reason:  {HOLD['reasons'][0]['text']}",
+            "    changes: enrollment -45",
+            "    run:     sis-watcher approve -c CONFIG 20261127T020000Z-000001  (or discard)",
+        ] == lines[start + 1 : start + 5]
+        assert f"daemon:   held (pid {os.getpid()})" == lines[0]
+
+    def test_in_flight_and_recent_batches_show_changes_and_the_prediction(self, folders):
+        """The in-flight line carries the change summary; a recent batch its summary and prediction."""
+        write_batch(
+            folders.queue,
+            "20261127T020000Z-000002",
+            "importing",
+            canvas={"import_id": 502, "workflow_state": "importing", "progress": 10},
+            changes=previewed("user +120"),
+        )
+        write_batch(
+            folders.done,
+            "20261127T020000Z-000001",
+            "done",
+            canvas={
+                "import_id": 501,
+                "workflow_state": "imported",
+                "counts": {"batch_enrollments_deleted": 45},
+            },
+            outcome={"result": "done", "reason": "Canvas import 501 imported"},
+            changes=previewed("enrollment -45", enrollment={"added": 0, "deleted": 0, "dropped": 45}),
+        )
+
+        status = collect(config_for(folders))
+        text = rendered(status)
+
+        done = status["done"][0]
+        assert ("enrollment -45", "predicted 45 enrollments dropped; Canvas deleted 45") == (
+            done["changes"],
+            done["prediction"],
+        )
+        assert status["in_flight"]["prediction"] is None
+        assert (
+            "in flight: 20261127T020000Z-000002 (importing, Canvas import 502: importing 10%); changes: user +120"
+            in text
+        )
+        assert (
+            "    changes:    enrollment -45\n"
+            "    prediction: predicted 45 enrollments dropped; Canvas deleted 45\n"
+            "recent failed:"
+        ) in text
+
+    def test_json_carries_the_held_list_and_the_prediction(self, folders):
+        """`status --json` has `held` and each batch's `changes`, `prediction` and `hold`."""
+        write_batch(folders.queue, "20261127T020000Z-000001", "held", hold=HOLD, changes=previewed("user +1"))
+        out = io.StringIO()
+
+        run_status(config_for(folders), as_json=True, out=out)
+
+        document = json.loads(out.getvalue())
+        [item] = document["held"]
+        assert ("user +1", None, HOLD["reasons"][0]["text"]) == (
+            item["changes"],
+            item["prediction"],
+            item["hold"]["reasons"][0]["text"],
+        )

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from sis_watcher.batch.manifest import BatchState, Manifest
+from sis_watcher.batch.manifest import BatchState, HoldReason, HoldRecord, Manifest
 from sis_watcher.ops.status_file import STATUS_NAME, StatusFile, read_status
 
 START = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
@@ -140,6 +140,51 @@ class TestStatusFile:
         [event] = events
         assert (event["event"], event["log_level"]) == ("status.write_failed", "warning")
         assert "absent" in event["caused_by"]
+
+
+def held(batch_id: str = "B1") -> Manifest:
+    """A batch held by one rule, with a change summary."""
+    reason = HoldReason(
+        csv_type="enrollment", rule="hold.max_delete_percent", value=15.0, limit=10.0, text="too many drops"
+    )
+    return Manifest(
+        batch_id=batch_id,
+        state=BatchState.HELD,
+        sealed_at="2026-11-27T02:00:00.000000Z",
+        changes={"summary": "enrollment -45"},
+        hold=HoldRecord(reasons=[reason], held_at="2026-11-27T02:01:00.000000Z"),
+    )
+
+
+class TestHeldBatches:
+    def test_a_held_batch_is_listed_with_its_reasons_and_changes(self, tmp_path, clock):
+        """The batch_held moment lists the batch, its hold reasons and change summary; once only."""
+        status = StatusFile(tmp_path, clock=clock)
+
+        status.batch_held(held())
+        status.batch_held(held())
+
+        entry = {
+            "batch_id": "B1",
+            "held_at": "2026-11-27T02:01:00.000000Z",
+            "reasons": ["too many drops"],
+            "changes": "enrollment -45",
+        }
+        assert [entry] == read(tmp_path)["held"]
+
+    def test_waiting_keeps_it_listed_and_moving_on_or_filing_takes_it_off(self, tmp_path, clock):
+        """While held it stays listed; uploading it (approved) or filing it (discarded) takes it off."""
+        status = StatusFile(tmp_path, clock=clock)
+        status.batch_held(held("B1"))
+        status.batch_held(held("B2"))
+
+        status.activity("held: B1 waits for approve or discard", batch_id="B1")
+        waiting = [item["batch_id"] for item in read(tmp_path)["held"]]
+        status.activity("uploading B1", batch_id="B1")
+        approved = [item["batch_id"] for item in read(tmp_path)["held"]]
+        status.batch_filed(held("B2"), tmp_path / "failed" / "B2")
+
+        assert (["B1", "B2"], ["B2"], []) == (waiting, approved, read(tmp_path)["held"])
 
 
 class TestReadStatus:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from sis_watcher.batch.manifest import BatchState
+from sis_watcher.batch.manifest import BatchState, Manifest
 from sis_watcher.ops.metrics import Metrics, MetricsServer, import_seconds
 
 from unit.ops.metrics.conftest import NOW, filed
@@ -175,6 +175,32 @@ def test_stuck_imports_and_retries_are_flagged_until_they_move(served):
     assert served.sample("sis_watcher_import_stuck") == 0
     assert served.sample("sis_watcher_retries_stuck") == 0
     assert served.health() == (200, {"status": "ok"})
+
+
+def held(batch_id: str) -> Manifest:
+    return Manifest(batch_id=batch_id, state=BatchState.HELD, sealed_at="2026-11-27T02:00:00Z")
+
+
+def test_held_batches_are_gauged_and_counted_once_per_attempt(served):
+    """Held batches raise the gauge until approved or filed; the counter counts each held attempt once."""
+    metrics = served.metrics
+    first, second = held("b1"), held("b2")
+
+    metrics.batch_held(first)
+    metrics.batch_held(first)
+    metrics.batch_held(second)
+    metrics.activity("held: b1 waits for approve or discard", batch_id="b1")
+    both = served.sample("sis_watcher_held_batches")
+    metrics.activity("uploading b1", batch_id="b1")
+    one = served.sample("sis_watcher_held_batches")
+    metrics.batch_filed(second, DONE)
+    second.previous_attempts.append({"retried_at": "2026-11-28T00:00:00Z"})
+    metrics.batch_held(second)
+
+    assert (2, 1) == (both, one)
+    assert 1 == served.sample("sis_watcher_held_batches")
+    assert 3 == served.sample("sis_watcher_batches_held_total")
+    assert (200, {"status": "ok"}) == served.health()
 
 
 def test_unknown_paths_are_not_found_and_queries_are_ignored(served):

@@ -198,14 +198,17 @@ class IntakeLoop:
         Files still being written are waited for until they settle, at most
         `intake.max_wait_seconds`; then the rest is left for the next run.
         """
-        deadline = self.clock.monotonic() + self.config.intake.max_wait_seconds
+        deadline: float | None = None
         while True:
-            self.scan_and_seal(once=True)
+            past_deadline = deadline is not None and self.clock.monotonic() >= deadline
+            self.scan_and_seal(once=True)  # past the deadline, the planner's max-wait rule seals
+            if deadline is None:  # counted from after the first scan, as the planner counts it
+                deadline = self.clock.monotonic() + self.config.intake.max_wait_seconds
             self.first_scan_done.set()
             pending = bool(self.planner.tracked) and (
                 self.config.intake.trigger_file is None or self.planner.trigger is not None
             )
-            if not pending or self.clock.monotonic() >= deadline:
+            if not pending or past_deadline:
                 if pending:
                     log.warning("intake.left_for_next_run", files=sorted(self.planner.tracked))
                 return

@@ -31,9 +31,15 @@ FALLBACK_NAME = "canvas-errors.csv"
 
 
 def report_name(manifest: Manifest) -> str:
-    """Return `errors.csv`, or `canvas-errors.csv` if an original file already has that name."""
-    originals = {entry.name for entry in manifest.files}
-    return FALLBACK_NAME if ERRORS_NAME in originals else ERRORS_NAME
+    """
+    Return the name Canvas's report is saved as: the first name no file of the batch has.
+
+    `errors.csv`, then `canvas-errors.csv`, `canvas-errors-2.csv`, ...: an original file (or the
+    trigger file) is never overwritten.
+    """
+    taken = {entry.name for entry in manifest.files} | {manifest.trigger_file}
+    extra = [f"canvas-errors-{number}.csv" for number in range(2, len(taken) + 3)]
+    return next(name for name in [ERRORS_NAME, FALLBACK_NAME, *extra] if name not in taken)
 
 
 def errors_rows_csv(rows: list[dict[str, Any]], import_id: int) -> bytes:

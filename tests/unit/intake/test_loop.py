@@ -140,6 +140,19 @@ class TestRunOnce:
         assert growing.exists()
         assert not made.loop.batch_sealed.is_set()
 
+    def test_the_ready_files_are_sealed_after_max_wait_while_another_is_still_written(
+        self, tree, intake, growing
+    ):
+        """`once` seals the ready files when max_wait_seconds has passed; only the growing file waits."""
+        finished_file(tree.drop, "users.csv", USERS_CSV)
+        made = intake(settle_seconds=0.3, quiet_seconds=0.3, max_wait_seconds=0.6)
+
+        made.loop.run_once()
+
+        [batch_dir] = made.batches()
+        assert ["users.csv"] == [entry.name for entry in load_manifest(batch_dir).files]
+        assert ["enrollments.csv"] == sorted(path.name for path in tree.drop.iterdir())
+
     def test_with_a_trigger_file_nothing_is_sealed_until_the_trigger_is_there(self, tree, intake):
         """In trigger mode, finished files wait for the trigger; then they are sealed with it."""
         finished_file(tree.drop, "users.csv", USERS_CSV)

@@ -7,9 +7,9 @@ import io
 
 import pytest
 
-from sis_watcher.batch.manifest import BatchState
+from sis_watcher.batch.manifest import BatchState, FileEntry, Manifest
 from sis_watcher.core.errors import Stopping
-from sis_watcher.pipeline.conclude import conclude, fetch_errors_report
+from sis_watcher.pipeline.conclude import conclude, fetch_errors_report, report_name
 from sis_watcher.simulator.canvas import CanvasSimulator, SimulatorSettings
 from sis_watcher.simulator.model.faults import FaultKind
 
@@ -198,3 +198,28 @@ class TestFetchErrorsReport:
                 fetch_errors_report(batch, pipeline.context)
 
         assert not batch.path("errors.csv").exists()
+
+
+class TestReportName:
+    @pytest.mark.parametrize(
+        ("originals", "trigger", "expected"),
+        [
+            ([], None, "errors.csv"),
+            (["errors.csv"], None, "canvas-errors.csv"),
+            (["errors.csv", "canvas-errors.csv"], None, "canvas-errors-2.csv"),
+            (["users.csv"], "errors.csv", "canvas-errors.csv"),
+        ],
+    )
+    def test_the_report_never_takes_the_name_of_an_original_or_the_trigger(
+        self, originals, trigger, expected
+    ):
+        """Canvas's report gets the first name no original file (nor the trigger file) has."""
+        manifest = Manifest(
+            batch_id="B1",
+            state=BatchState.REPORTING,
+            sealed_at="2026-11-27T02:00:00.000000Z",
+            trigger_file=trigger,
+            files=[FileEntry(name=name, bytes=1) for name in originals],
+        )
+
+        assert expected == report_name(manifest)

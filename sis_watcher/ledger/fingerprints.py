@@ -127,7 +127,10 @@ def keep_prints(db: sqlite3.Connection, csv_type: str, *, removed: Prints, added
         places = np.searchsorted(old, removed)
         inside = places < len(old)
         keep[places[inside][old[places[inside]] == removed[inside]]] = False
-        fps = np.concatenate((old[keep], added))
+        kept_count = int(np.count_nonzero(keep))
+        fps = np.empty(kept_count + len(added), dtype=np.int64)  # one array, no intermediate copy
+        np.compress(keep, old, out=fps[:kept_count])
+        fps[kept_count:] = added
         del old, kept, keep
     fps.sort()
     db.execute("INSERT OR REPLACE INTO prints VALUES (?, ?)", (csv_type, fps.data))

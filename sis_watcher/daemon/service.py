@@ -128,6 +128,7 @@ class Daemon:
             monitor=self.monitor,
         )
         self.crashed: str | None = None
+        self.abandoned = False  # a stage thread still ran when the grace period ended
         self.signals = 0
         self.stop_deadline = 0.0
 
@@ -189,7 +190,7 @@ class Daemon:
             return self.supervise()
         finally:
             self.client.close()
-            if self.ledger is not None:
+            if self.ledger is not None and not self.abandoned:  # never close it under the worker's feet
                 self.ledger.close()
             if self.metrics_server is not None:
                 self.metrics_server.stop()
@@ -262,6 +263,7 @@ class Daemon:
         intake.join(timeout=max(self.stop_deadline - self.clock.monotonic(), 0.1))
         worker.join(timeout=max(self.stop_deadline - self.clock.monotonic(), 0.1))
         if worker.is_alive():
+            self.abandoned = True
             log.warning(
                 "shutdown.step_abandoned", note="the step in flight resumes from its manifest at next start"
             )

@@ -6,7 +6,6 @@ Each scenario runs `sis-watcher run` as a subprocess against the simulator.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -16,7 +15,7 @@ import pytest
 
 from sis_watcher.simulator.model.faults import FaultKind
 
-from support import USERS_CSV, drop_file, run_command, wait_until
+from support import USERS_CSV, drop_file, run_command, tmpfs_state, wait_until
 
 
 class TestLock:
@@ -93,14 +92,9 @@ class TestShutdown:
 
 @pytest.fixture
 def small_state_disk(tree):
-    """Mount a 640 KiB tmpfs as the state folder (queue, done, failed); needs root, as in CI."""
-    if os.geteuid() != 0:
-        pytest.fail("this test mounts a tmpfs and must run as root (CI does)")
-    state = tree.root / "state"
-    state.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=640k", "tmpfs", str(state)], check=True)
-    yield state
-    subprocess.run(["umount", "-l", str(state)], check=False)
+    """A 640 KiB tmpfs as the state folder (queue, done, failed); needs root, as in CI."""
+    with tmpfs_state(tree, "640k") as state:
+        yield state
 
 
 class TestFullDisk:

@@ -15,7 +15,6 @@ import os
 import random
 import shutil
 import sqlite3
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from sis_watcher.ledger.scope import ImportScope
 from sis_watcher.ledger.store import Ledger
 from sis_watcher.simulator.model.faults import FaultKind
 
-from support import Tree, drop_file, run_command, wait_until
+from support import Tree, drop_file, run_command, tmpfs_state, wait_until
 
 RUN_INTAKE = {"settle_seconds": 0.1, "quiet_seconds": 0.3}
 ONCE_INTAKE = {"settle_seconds": 0}
@@ -149,14 +148,9 @@ class TestUnusableLedger:
 
 @pytest.fixture
 def state_disk(tree):
-    """Mount a 4 MiB tmpfs as the state folder (queue, done, failed and the ledger); needs root, as in CI."""
-    if os.geteuid() != 0:
-        pytest.fail("this test mounts a tmpfs and must run as root (CI does)")
-    state = tree.root / "state"
-    state.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(state)], check=True)
-    yield state
-    subprocess.run(["umount", "-l", str(state)], check=False)
+    """A 4 MiB tmpfs as the state folder (queue, done, failed and the ledger); needs root, as in CI."""
+    with tmpfs_state(tree, "4m") as state:
+        yield state
 
 
 def fill(folder: Path, *, leave: int) -> Path:

@@ -2,7 +2,8 @@
 The `sis-watcher` command: argument parsing, logging set-up, and exit codes. Nothing else.
 
 Each command is one module in `sis_watcher.commands` (README "Commands"): run, once, validate,
-check, status, retry, demo, simulator. Exit codes are in `core.exit_codes`: 0 ok, 1 failure,
+check, status (watch), retry, preview, approve/discard, ledger, rollback, abort, pause/resume,
+demo, simulator. Exit codes are in `core.exit_codes`: 0 ok, 1 failure,
 2 bad config or usage, 3 killed.
 """
 
@@ -45,9 +46,46 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--offline", action="store_true", help="skip the Canvas part (for ExecStartPre=)")
     status = with_config("status", "show the daemon, the queue, the in-flight import, recent batches")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument(
+        "--watch",
+        action="store_true",
+        help="redraw every few seconds until Ctrl-C (with --json: one line per change)",
+    )
     retry = with_config("retry", "put a failed batch back in the queue")
     retry.add_argument("batch_id", metavar="BATCH_ID")
     retry.add_argument("--force", action="store_true", help="send it even if the shrink guard refused it")
+    retry.add_argument(
+        "--remaster",
+        action="store_true",
+        help="send it once with diffing_remaster_data_set=true (after Canvas's remaster failure)",
+    )
+    rollback = with_config(
+        "rollback", "undo a done batch's import in Canvas (restore_states) and wait for it"
+    )
+    rollback.add_argument("batch_id", metavar="BATCH_ID")
+    only = rollback.add_mutually_exclusive_group()
+    only.add_argument(
+        "--batch-mode-only",
+        dest="only",
+        action="store_const",
+        const="batch_mode",
+        help="only batch-mode deletions",
+    )
+    only.add_argument(
+        "--undelete-only", dest="only", action="store_const", const="undelete", help="only rows it deleted"
+    )
+    only.add_argument(
+        "--unconclude-only",
+        dest="only",
+        action="store_const",
+        const="unconclude",
+        help="only rows it concluded",
+    )
+    abort = with_config("abort", "abort a batch's in-flight Canvas import; the batch is filed failed")
+    abort.add_argument("batch_id", metavar="BATCH_ID")
+    pause = with_config("pause", "stop uploads after the import in flight; intake and checks go on")
+    pause.add_argument("--reason", default=None, help="shown in status, metrics and alerts")
+    with_config("resume", "start uploads again after a pause")
     preview = with_config("preview", "what files would change in Canvas, against the ledger (read-only)")
     preview.add_argument(
         "paths", nargs="*", type=Path, metavar="PATH", help="default: the drop folder's files"
@@ -101,12 +139,36 @@ def run_config_command(config: Config, arguments: argparse.Namespace, out: TextI
     if command == "status":
         from sis_watcher.commands.status import run_status  # noqa: PLC0415
 
+        if arguments.watch:
+            from sis_watcher.commands.watch import run_watch  # noqa: PLC0415
+
+            return run_watch(config, as_json=arguments.json, out=out)
         return run_status(config, as_json=arguments.json, out=out)
     return run_batch_command(config, arguments, out, err)
 
 
 def run_batch_command(config: Config, arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Run a command about batches or the ledger: preview, approve, discard, ledger, retry."""
+    """Run a command about batches or uploads: pause, resume, rollback, abort, then the ledger's."""
+    command = arguments.command
+    if command in ("pause", "resume"):
+        from sis_watcher.commands.pause import run_pause, run_resume  # noqa: PLC0415
+
+        if command == "pause":
+            return run_pause(config, reason=arguments.reason, out=out, err=err)
+        return run_resume(config, out=out, err=err)
+    if command == "rollback":
+        from sis_watcher.commands.rollback import run_rollback  # noqa: PLC0415
+
+        return run_rollback(config, arguments.batch_id, only=arguments.only, out=out, err=err)
+    if command == "abort":
+        from sis_watcher.commands.abort import run_abort  # noqa: PLC0415
+
+        return run_abort(config, arguments.batch_id, out=out, err=err)
+    return run_ledger_command(config, arguments, out, err)
+
+
+def run_ledger_command(config: Config, arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run a command about held batches or the ledger: preview, approve, discard, ledger, retry."""
     command = arguments.command
     if command == "preview":
         from sis_watcher.commands.preview import run_preview  # noqa: PLC0415
@@ -122,7 +184,9 @@ def run_batch_command(config: Config, arguments: argparse.Namespace, out: TextIO
         return run_ledger(config, arguments.action, out=out, err=err)
     from sis_watcher.commands.retry import run_retry  # noqa: PLC0415
 
-    return run_retry(config, arguments.batch_id, force=arguments.force, out=out, err=err)
+    return run_retry(
+        config, arguments.batch_id, force=arguments.force, remaster=arguments.remaster, out=out, err=err
+    )
 
 
 def command_with_config(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:

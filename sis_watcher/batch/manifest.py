@@ -126,6 +126,7 @@ class UploadRecord(Record):
     attempts: int = 0
     unknown_outcomes: int = 0
     adopted: bool = False
+    remaster: bool = False  # `retry --remaster`: this attempt sends diffing_remaster_data_set=true
 
 
 class CanvasRecord(Record):

@@ -25,6 +25,7 @@ from sis_watcher.canvas.credentials import Token, TokenSource
 from sis_watcher.core.clock import isoformat
 from sis_watcher.core.durable import atomic_write_bytes
 from sis_watcher.core.errors import (
+    CanvasAuthProblem,
     CanvasProtocolError,
     CanvasUnavailable,
     Stopping,
@@ -173,6 +174,21 @@ class CanvasClient:
     def get_import(self, import_id: int) -> dict[str, Any]:
         """Return one SisImport (`GET .../sis_imports/:id`)."""
         return as_dict(self.get_json(f"{self.account_path}/sis_imports/{import_id}"), what="import")
+
+    def abort_import(self, import_id: int) -> dict[str, Any] | None:
+        """
+        Abort a not-yet-finished import (`PUT .../sis_imports/:id/abort`); return it, now `aborted`.
+
+        Return None when Canvas answers 404: the import is already final (docs/canvas.md §1.5),
+        or the account itself is gone, which the caller's next `get_import` tells apart.
+        """
+        try:
+            response = self.request("PUT", self.url(f"{self.account_path}/sis_imports/{import_id}/abort"))
+        except CanvasAuthProblem as error:
+            if error.status_code == 404:
+                return None
+            raise
+        return as_dict(json_of(response), what="aborted import")
 
     def paginate(self, path: str, *, params: dict[str, str], key: str) -> list[dict[str, Any]]:
         """Return every item of a wrapped, Link-paginated list (`{"<key>": [...]}`)."""

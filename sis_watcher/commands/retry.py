@@ -11,7 +11,9 @@ from sis_watcher.core.errors import RetryRefused
 from sis_watcher.core.exit_codes import EXIT_CONFIG, EXIT_OK
 
 
-def run_retry(config: Config, batch_id: str, *, force: bool, out: TextIO, err: TextIO) -> int:
+def run_retry(
+    config: Config, batch_id: str, *, force: bool, remaster: bool = False, out: TextIO, err: TextIO
+) -> int:
     """Move `failed/<batch_id>/` back to the queue; exit 2 (naming why) if it cannot be."""
     try:
         target = retry_batch(config.folders, batch_id, force=force, now=SystemClock().now())

@@ -7,11 +7,13 @@ sections are in `config.load`. `config.example.yaml` documents every key and its
 
 from __future__ import annotations
 
+import itertools
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import SplitResult, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sis_watcher.core.backoff import RetryPolicy
 from sis_watcher.core.urls import is_loopback_host
@@ -187,6 +189,19 @@ class PollSettings(Section):
     max_interval_seconds: PositiveSeconds = 60.0
     warn_after_seconds: PositiveSeconds = 7200.0
     give_up_after_seconds: PositiveSeconds = 86400.0
+    abort_on_give_up: bool = False
+
+
+class UploadSettings(Section):
+    """
+    How the zip reaches Canvas (README "Large uploads").
+
+    `auto` sends zips above `direct_max_bytes` by Canvas's `pre_attachment` file-upload flow,
+    smaller ones as a direct POST; `direct` and `pre_attachment` force one.
+    """
+
+    method: Literal["auto", "direct", "pre_attachment"] = "auto"
+    direct_max_bytes: Annotated[int, Field(ge=0)] = 25_000_000
 
 
 class ValidationSettings(Section):
@@ -273,6 +288,43 @@ class AlertSettings(Section):
     email: EmailSettings | None = None
     on_warnings: bool = False
     retries_stuck_after_seconds: PositiveSeconds = 1800.0
+    paused_too_long_hours: Annotated[float, Field(gt=0)] = 72.0
+    expect_export_every_hours: Annotated[float, Field(gt=0)] | None = None
+    digest_at: time | None = None  # a local time of day, "07:00"
+
+
+class BlackoutWindow(Section):
+    """One window during which uploads pause by themselves (`schedule.blackout[]`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False, populate_by_name=True)
+
+    starts: AwareDatetime = Field(alias="from")
+    ends: AwareDatetime = Field(alias="to")
+    reason: str = "blackout"
+
+    @model_validator(mode="after")
+    def ends_after_it_starts(self) -> BlackoutWindow:
+        if self.ends <= self.starts:
+            msg = "to must be later than from"
+            raise ValueError(msg)
+        return self
+
+
+class ScheduleSettings(Section):
+    blackout: tuple[BlackoutWindow, ...] = ()
+
+    @field_validator("blackout")
+    @classmethod
+    def windows_do_not_overlap(cls, windows: tuple[BlackoutWindow, ...]) -> tuple[BlackoutWindow, ...]:
+        ordered = sorted(windows, key=lambda window: window.starts)
+        for earlier, later in itertools.pairwise(ordered):
+            if later.starts < earlier.ends:
+                msg = (
+                    f"windows overlap: {earlier.starts.isoformat()} to {earlier.ends.isoformat()} "
+                    f"and {later.starts.isoformat()} to {later.ends.isoformat()}; merge them into one"
+                )
+                raise ValueError(msg)
+        return windows
 
 
 class MetricsSettings(Section):
@@ -292,6 +344,7 @@ class Config(Section):
     import_options: ImportOptions = Field(default=ImportOptions(), alias="import")
     retry: RetrySettings = RetrySettings()
     poll: PollSettings = PollSettings()
+    upload: UploadSettings = UploadSettings()
     validation: ValidationSettings = ValidationSettings()
     guard: GuardSettings = GuardSettings()
     hold: HoldSettings = HoldSettings()
@@ -302,6 +355,7 @@ class Config(Section):
     alerts: AlertSettings = AlertSettings()
     metrics: MetricsSettings = MetricsSettings()
     retention: RetentionSettings = RetentionSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
 
     @property
     def ledger_path(self) -> Path:

@@ -273,7 +273,7 @@ class Daemon:
         log.info(
             "shutdown.completed",
             exit_code=code,
-            batches_done=len(self.worker.filed) - self.worker.failed_count,
+            batches_done=self.worker.done_count,
             batches_failed=self.worker.failed_count,
             incomplete=self.worker.incomplete,
         )

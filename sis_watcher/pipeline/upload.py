@@ -40,6 +40,14 @@ def record_import(batch: Batch, created: dict[str, Any], *, adopted: bool) -> No
     batch.advance(BatchState.IMPORTING, note=f"Canvas import {manifest.canvas.import_id}")
 
 
+def import_params(batch: Batch, context: StageContext) -> dict[str, str]:
+    """Canvas import options for this batch: the config's, plus a remaster asked for by `retry --remaster`."""
+    params = context.config.import_options.as_params()
+    if batch.manifest.upload.remaster:
+        params["diffing_remaster_data_set"] = "true"
+    return params
+
+
 def zip_members(batch: Batch) -> list[tuple[str, int]]:
     archive = batch.manifest.zip
     return [(member.name, member.bytes) for member in archive.members] if archive else []
@@ -102,7 +110,7 @@ def attempt_upload(batch: Batch, context: StageContext) -> None:
     )
     try:
         created = context.client.create_import(
-            batch.path(zip_name), params=context.config.import_options.as_params()
+            batch.path(zip_name), params=import_params(batch, context)
         )
     except CanvasUnavailable as error:
         if error.request_may_have_arrived:

@@ -73,17 +73,14 @@ class Worker:
         self.wake = wake
         self.once = once
         self.intake_finished = threading.Event()
-        self.filed: list[Manifest] = []
+        self.done_count = 0  # counts, not the manifests: nothing may grow with batches filed (issue 14)
+        self.failed_count = 0
         self.current: Batch | None = None
         self.incomplete: str | None = None
         self.paused = False
         self.trouble_since: float | None = None
         self.trouble_reported = False
         self.local_fault_wait = LOCAL_FAULT_FIRST_WAIT
-
-    @property
-    def failed_count(self) -> int:
-        return sum(1 for manifest in self.filed if manifest.state is BatchState.FAILED)
 
     def run(self) -> None:
         """Process batches until stopped (or, in `once` mode, until the queue is empty)."""
@@ -194,7 +191,10 @@ class Worker:
         batch.folder = path
         self.current = None
         self.settle_ledger(batch)
-        self.filed.append(manifest)
+        if manifest.state is BatchState.DONE:
+            self.done_count += 1
+        else:
+            self.failed_count += 1
         self.settled(manifest)
         log_method = log.info if manifest.state is BatchState.DONE else log.error
         log_method(

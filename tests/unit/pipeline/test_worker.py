@@ -66,7 +66,7 @@ class TestOnce:
         assert (done / "batch.zip").exists()
         assert 1 == len(canvas.uploads)
         assert worker.incomplete is None
-        assert [saved.batch_id] == [manifest.batch_id for manifest in worker.filed]
+        assert (1, 0) == (worker.done_count, worker.failed_count)
         assert [(saved.batch_id, "done")] == pipeline.moments.named("batch_filed")
         assert ["queued", "zipped", "uploading", "importing", "reporting", "done"] == [
             entry.state for entry in saved.history
@@ -108,7 +108,7 @@ class TestOnce:
         assert [batch_dir] == pipeline.tree.batches("queue")
         assert BatchState.ZIPPED == load_manifest(batch_dir).state
         assert [] == pipeline.tree.batches("failed")
-        assert [] == worker.filed
+        assert (0, 0) == (worker.done_count, worker.failed_count)
 
     def test_canvas_down_past_the_retry_budget_ends_the_run_incomplete(self, build, canvas):
         """An outage longer than the retries in `once` mode leaves the batch queued, its upload unknown."""
@@ -196,7 +196,7 @@ class TestOnce:
         worker.run()
 
         assert worker.incomplete is None
-        assert [] == worker.filed
+        assert (0, 0) == (worker.done_count, worker.failed_count)
 
     def test_a_stop_request_before_the_run_leaves_the_queue_untouched(self, pipeline, canvas):
         """Shutdown requested before the run: `once` returns, the queued batch untouched and nothing sent."""

@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
         const="unconclude",
         help="only rows it concluded",
     )
+    rollback.add_argument(
+        "--force",
+        action="store_true",
+        help="send restore_states again although an earlier request may be queued in Canvas",
+    )
     abort = with_config("abort", "abort a batch's in-flight Canvas import; the batch is filed failed")
     abort.add_argument("batch_id", metavar="BATCH_ID")
     pause = with_config("pause", "stop uploads after the import in flight; intake and checks go on")
@@ -159,7 +164,9 @@ def run_batch_command(config: Config, arguments: argparse.Namespace, out: TextIO
     if command == "rollback":
         from sis_watcher.commands.rollback import run_rollback  # noqa: PLC0415
 
-        return run_rollback(config, arguments.batch_id, only=arguments.only, out=out, err=err)
+        return run_rollback(
+            config, arguments.batch_id, only=arguments.only, force=arguments.force, out=out, err=err
+        )
     if command == "abort":
         from sis_watcher.commands.abort import run_abort  # noqa: PLC0415
 

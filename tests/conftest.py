@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,20 @@ def canvas() -> Iterator[CanvasSimulator]:
     """A fast Canvas simulator on loopback accepting `support.TOKEN`."""
     with CanvasSimulator(token=TOKEN, settings=SimulatorSettings()) as simulator:
         yield simulator
+
+
+@pytest.fixture
+def simulator() -> Iterator[Callable[..., CanvasSimulator]]:
+    """Start simulators with given `SimulatorSettings` (storage style, support, expiry); stopped at the end."""
+    started: list[CanvasSimulator] = []
+
+    def start(**settings: Any) -> CanvasSimulator:
+        started.append(CanvasSimulator(token=TOKEN, settings=SimulatorSettings(**settings)).start())
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.stop()
 
 
 @pytest.fixture
@@ -127,3 +142,23 @@ def run_daemon() -> Iterator[Callable[..., Running]]:
     for running in started:
         if running.thread.is_alive():
             running.stop()
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[str, Callable[[], list[str]]]]:
+    """A datagram socket standing in for systemd's: its address, and a drain of all it received so far."""
+    address = str(tmp_path / "notify.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(address)
+    listener.settimeout(0.05)
+    received: list[str] = []
+
+    def drain() -> list[str]:
+        try:
+            while True:
+                received.append(listener.recv(4096).decode())
+        except TimeoutError:
+            return received
+
+    yield address, drain
+    listener.close()

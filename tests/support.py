@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,29 @@ def wait_until(
             message = f"timed out after {timeout}s waiting for {what or predicate}"
             raise AssertionError(message)
         time.sleep(interval)
+
+
+HAND_CLOCK_START = datetime(2027, 6, 25, 12, 0, tzinfo=UTC)
+
+
+class HandClock:
+    """A `Clock` that moves only when a test says so (`advance`, `move_to`); `monotonic` follows it."""
+
+    def __init__(self, start: datetime = HAND_CLOCK_START) -> None:
+        self.start = start
+        self.moment = start
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def monotonic(self) -> float:
+        return (self.moment - self.start).total_seconds()
+
+    def advance(self, seconds: float) -> None:
+        self.moment += timedelta(seconds=seconds)
+
+    def move_to(self, moment: datetime) -> None:
+        self.moment = moment
 
 
 @dataclass

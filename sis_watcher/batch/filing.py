@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from sis_watcher.batch.decisions import DECISION_NAME
 from sis_watcher.batch.ids import batch_folders
 from sis_watcher.batch.manifest import (
     BatchState,
@@ -20,6 +21,9 @@ from sis_watcher.batch.manifest import (
 from sis_watcher.config.settings import FolderSettings
 from sis_watcher.core.durable import move_dir, remove_dir, remove_temp_files
 
+ABORT_NAME = ".abort.json"  # `sis-watcher abort`'s request beside a batch in flight (pipeline.abort)
+NOT_FILED = (DECISION_NAME, ABORT_NAME)  # requests to the daemon: carried out by the time a batch is final
+
 
 def file_away(batch_dir: Path, manifest: Manifest, *, folders: FolderSettings) -> Path:
     """
@@ -27,8 +31,12 @@ def file_away(batch_dir: Path, manifest: Manifest, *, folders: FolderSettings) -
 
     If a previous attempt already copied it there (across filesystems), the queue copy goes.
     If another folder of that name is there, this one is filed as `<id>.2` (then `.3`, ...):
-    nothing is overwritten and the queue is not blocked.
+    nothing is overwritten and the queue is not blocked. A request left beside the batch
+    (`NOT_FILED`) is removed first: the manifest already records what it did, and a crash after
+    that only files the batch again.
     """
+    for name in NOT_FILED:
+        (batch_dir / name).unlink(missing_ok=True)
     root = folders.done if manifest.state is BatchState.DONE else folders.failed
     target = root / batch_dir.name
     suffix = 1

@@ -6,7 +6,8 @@ restart resumes it from there. The keys the README names are a contract with use
 `batch_id`, `state`, `files[]` (`name`, `bytes`, `sha256`, `csv_type`, `rows`),
 `canvas.import_id`, `canvas.workflow_state`, `canvas.progress`, `canvas.processing_errors`,
 `canvas.processing_warnings`, `outcome.result`, `outcome.reason` and `history`; and, with the
-ledger, `changes.<csv_type>` (the preview), `changes.baseline`, `changes.csv`, and `hold.reasons[]`.
+ledger, `changes.<csv_type>` (the preview), `changes.baseline`, `changes.csv`, and `hold.reasons[]`;
+and `rollback` once `sis-watcher rollback` asked Canvas to undo the batch's import.
 
 States, in order (a batch only moves forward, except `retry` which sends failed -> queued)::
 
@@ -127,6 +128,19 @@ class UploadRecord(Record):
     unknown_outcomes: int = 0
     adopted: bool = False
     remaster: bool = False  # `retry --remaster`: this attempt sends diffing_remaster_data_set=true
+    # The large-upload flow (pipeline/pre_attachment.py), each saved before the step it names:
+    method: Literal["direct", "pre_attachment"] | None = None  # how the current attempt sends the zip
+    pending_import_id: int | None = None  # the `initializing` import waiting for this zip
+    expires_at: str | None = None  # when storage stops accepting the upload
+    file_sending_at: str | None = None  # the zip's POST to storage began
+    file_sent_at: str | None = None  # the body's last byte was handed to the socket: storage may keep it
+    confirming_at: str | None = None  # storage kept it; Canvas's confirmation began
+    # Canvas's own `.../files/:id/create_success?uuid=` (S3 style), saved before it is requested:
+    # on canvas.base_url's origin and useless without the token, so no storage credential.
+    confirmation_url: str | None = None
+    abandoned_import_ids: list[int] = Field(default_factory=list)  # aborted as never ours to run
+    start_overs: int = 0  # pre_attachment attempts abandoned in a row (capped: the batch fails)
+    storage_tells_canvas: bool | None = None  # inst-fs tells Canvas itself; S3: only our confirmation
 
 
 class CanvasRecord(Record):
@@ -168,6 +182,31 @@ class HoldRecord(Record):
     alerted: bool = False
 
 
+class RollbackRecord(Record):
+    """
+    `sis-watcher rollback`: Canvas's `restore_states` of the batch's import (docs/canvas.md §A2).
+
+    Saved before Canvas is asked (`requested_at`, `options`), again once Canvas answered with its
+    Progress (`progress_id`), and at the end (`workflow_state` of the import: `restored`,
+    `partially_restored` or `restore_failed`; `statistics`, Canvas's `data.statistics` after the
+    restore; `finished_at`; `error`, Canvas's words when it refused or failed). A record with
+    no `finished_at` is a rollback still running in Canvas: the command, run again, follows it.
+    `ledger_forgotten` is false from the end of a rollback of a done batch (with the ledger
+    enabled) until the ledger has been rebuilt without it (`ledger.rebuild`), then true; null
+    when the ledger has nothing to forget.
+    """
+
+    requested_at: str
+    options: list[str] = Field(default_factory=list)  # the flags sent: batch_mode, undelete_only, ...
+    progress_id: int | None = None
+    completion: float | None = None
+    workflow_state: str | None = None
+    statistics: dict[str, Any] | None = None
+    finished_at: str | None = None
+    error: str | None = None
+    ledger_forgotten: bool | None = None
+
+
 class Outcome(Record):
     result: Literal["done", "failed"] | None = None
     reason: str | None = None
@@ -199,13 +238,14 @@ class Manifest(Record):
     upload: UploadRecord = Field(default_factory=UploadRecord)
     canvas: CanvasRecord = Field(default_factory=CanvasRecord)
     outcome: Outcome = Field(default_factory=Outcome)
+    rollback: RollbackRecord | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
     previous_attempts: list[dict[str, Any]] = Field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """Return the manifest as a JSON-ready dict (sealing's working notes only while sealing)."""
         document = self.model_dump(mode="json")
-        for key in ("seal_plan", "seal_trigger", "changes", "hold"):
+        for key in ("seal_plan", "seal_trigger", "changes", "hold", "rollback"):
             if document.get(key) is None:
                 document.pop(key, None)
         return document

@@ -5,7 +5,12 @@ The batch keeps its id (and so its place: older batches go first). What the last
 learned is kept in the manifest's `previous_attempts`, and Canvas's last errors file is renamed
 `errors.attempt-N.csv`, so nothing is lost. The originals are checked and zipped again, so a
 file corrected by hand inside `failed/<batch-id>/` is what gets sent. `--force` skips the shrink
-guard for this batch. Safe while the daemon runs: the worker picks the batch up on its own.
+guard for this batch. `--remaster` sends this one attempt with
+`diffing_remaster_data_set=true` (`upload.remaster`; docs/canvas.md §A4), the remedy Canvas's
+"A remaster is required" failure names. A rollback record (`sis-watcher rollback` of the failed
+attempt) goes with the attempt into `previous_attempts`: the new attempt is not rolled back.
+A stale request left beside the filed batch (an abort, a decision) does not go back with it.
+Safe while the daemon runs: the worker picks the batch up on its own.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from sis_watcher.batch.filing import NOT_FILED
 from sis_watcher.batch.manifest import (
     BatchState,
     CanvasRecord,
@@ -42,6 +48,7 @@ def archive_attempt(batch_dir: Path, manifest: Manifest, *, now: datetime) -> No
             "canvas": {**manifest.canvas.model_dump(mode="json"), "errors_report": report},
             "upload": manifest.upload.model_dump(mode="json"),
             "validation": manifest.validation.model_dump(mode="json") if manifest.validation else None,
+            **({"rollback": manifest.rollback.model_dump(mode="json")} if manifest.rollback else {}),
             "retried_at": isoformat(now),
         }
     )
@@ -49,13 +56,16 @@ def archive_attempt(batch_dir: Path, manifest: Manifest, *, now: datetime) -> No
     manifest.canvas = CanvasRecord()
     manifest.upload = UploadRecord()
     manifest.validation = None
+    manifest.rollback = None
     if manifest.zip is not None and not manifest.zip.dropped_as_is:
         (batch_dir / manifest.zip.name).unlink(missing_ok=True)
     manifest.zip = None
 
 
-def retry_batch(folders: FolderSettings, batch_id: str, *, force: bool, now: datetime) -> Path:
-    """Move `failed/<batch_id>` back to the queue; return its new folder."""
+def retry_batch(
+    folders: FolderSettings, batch_id: str, *, force: bool, now: datetime, remaster: bool = False
+) -> Path:
+    """Move `failed/<batch_id>` back to the queue (`remaster`: sent as a remaster); return its new folder."""
     if not batch_id or "/" in batch_id or batch_id.startswith("."):
         raise RetryRefused(f"{batch_id!r} is not a batch id")
     source = folders.failed / batch_id
@@ -77,8 +87,14 @@ def retry_batch(folders: FolderSettings, batch_id: str, *, force: bool, now: dat
     if manifest.state is not BatchState.QUEUED:
         archive_attempt(source, manifest, now=now)
         manifest.force = force
-        note = "retried with --force (shrink guard skipped)" if force else "retried"
+        manifest.upload.remaster = remaster
+        notes = ["retried"]
+        notes += ["with --force (shrink guard skipped)"] if force else []
+        notes += ["with --remaster (diffing_remaster_data_set=true)"] if remaster else []
+        note = " ".join(notes)
         manifest.move_to(BatchState.QUEUED, at=isoformat(now), note=note)
         manifest.save(source)
+    for name in NOT_FILED:  # one a race or an older version left: it belongs to the attempt filed
+        (source / name).unlink(missing_ok=True)
     move_dir(source, target)
     return target

@@ -15,6 +15,11 @@ uploader lists `sis_imports?created_since=<started_at minus RECOVERY_MARGIN>` an
   not started yet: wait and look again (Canvas only lists attachments once it starts an import);
   otherwise: it never arrived, upload again. A candidate without attachments that Canvas has not
   finished yet is waited for, even once `importing` (attachments are listed a little after).
+  An `initializing` one created more than STALE_INITIALIZING before now (plus RECOVERY_MARGIN
+  for the clocks' skew) is not: a direct
+  create is `initializing` only while Canvas copies its body, so that is some other client's
+  `pre_attachment` import, an orphan of Canvas's 400 early-return trap (docs/canvas.md §A1) or
+  an abort that failed, none of which will ever become ours.
 
 Limits: an import made in the window by the same user, from a zip with the same member names
 and sizes, is indistinguishable from ours and would be adopted. The margin absorbs clock skew
@@ -26,7 +31,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -34,6 +39,9 @@ from sis_watcher.canvas.csv_names import zip_member_is_ignored
 from sis_watcher.canvas.verdict import TERMINAL_STATES
 
 RECOVERY_MARGIN = timedelta(minutes=5)
+# A direct create's import is `initializing` while Canvas stores the body it was sent: seconds,
+# a minute at most within Canvas's request timeout. Twice that, and it is not our direct POST's.
+STALE_INITIALIZING = timedelta(minutes=2)
 
 FILTERED_SUFFIX = "_filtered.csv"
 
@@ -105,14 +113,30 @@ def made_by(sis_import: dict[str, Any], user_id: int | None) -> bool:
     return bool(user.get("id") == user_id)
 
 
+def stale_initializing(sis_import: dict[str, Any], now: datetime | None) -> bool:
+    """Return True for an import `initializing` since long before `now` (the local clock, skew allowed)."""
+    if now is None or sis_import.get("workflow_state") != "initializing":
+        return False
+    try:
+        created = datetime.fromisoformat(str(sis_import.get("created_at")))
+    except ValueError:
+        return False
+    return created.tzinfo is not None and created < now - STALE_INITIALIZING - RECOVERY_MARGIN
+
+
 def decide(
     imports: Sequence[dict[str, Any]],
     *,
     members: Iterable[tuple[str, int]],
     user_id: int | None,
     known_import_ids: set[int],
+    now: datetime | None = None,
 ) -> Decision:
-    """Decide, from the imports listed since the upload started, whether one of them is ours."""
+    """
+    Decide, from the imports listed since the upload started, whether one of them is ours.
+
+    `now` (the local clock) lets stale `initializing` imports be passed over.
+    """
     expected = expected_attachments(members)
     if not expected:
         return Absent(looked_at=len(imports))
@@ -131,7 +155,9 @@ def decide(
     unstarted = [
         item["id"]
         for item in candidates
-        if not item.get("csv_attachments") and item.get("workflow_state") not in TERMINAL_STATES
+        if not item.get("csv_attachments")
+        and item.get("workflow_state") not in TERMINAL_STATES
+        and not stale_initializing(item, now)
     ]
     if unstarted:
         return Wait(tuple(sorted(unstarted)))

@@ -28,7 +28,9 @@ from sis_watcher.core.errors import (
     CanvasAuthProblem,
     CanvasProtocolError,
     CanvasUnavailable,
+    LookupRefused,
     Stopping,
+    UploadRejected,
 )
 from sis_watcher.core.logs import register_secret
 from sis_watcher.core.urls import is_loopback_host
@@ -180,10 +182,16 @@ class CanvasClient:
         Abort a not-yet-finished import (`PUT .../sis_imports/:id/abort`); return it, now `aborted`.
 
         Return None when Canvas answers 404: the import is already final (docs/canvas.md §1.5),
-        or the account itself is gone, which the caller's next `get_import` tells apart.
+        or the account itself is gone, which the caller's next `get_import` tells apart. Like a
+        create, an answer lost on the way (a 5xx, a connection lost after sending) may hide an
+        abort that happened (`CanvasUnavailable.request_may_have_arrived`); another 4xx is a
+        refusal (`LookupRefused`): nothing was aborted.
         """
+        url = self.url(f"{self.account_path}/sis_imports/{import_id}/abort")
         try:
-            response = self.request("PUT", self.url(f"{self.account_path}/sis_imports/{import_id}/abort"))
+            response = self.request("PUT", url, creating=True)
+        except UploadRejected as error:
+            raise LookupRefused(error.message, status_code=error.status_code) from None
         except CanvasAuthProblem as error:
             if error.status_code == 404:
                 return None

@@ -7,8 +7,15 @@ Canvas's verdict on an import, made readable: the README's outcome table as code
 | imported_with_messages                        | done (failed if warnings_are_failures)  |
 | failed, failed_with_messages, aborted         | failed, with Canvas's messages          |
 | restored, partially_restored (rolled back)    | failed                                  |
+| restore_failed (a rollback that failed)       | failed, with Canvas's error_message     |
 
-Decisions read `workflow_state` only, never `progress` (docs/canvas.md §2.2).
+Decisions read `workflow_state` only, never `progress` (docs/canvas.md §2.2). A poll only
+meets the last three when someone rolled the import back in Canvas before the poll saw it
+finish (`restoring` is not terminal: the poll waits for the rollback's end); the rows are then
+not what the batch sent, so the batch is failed either way, and `restore_failed` also names
+Canvas's `data.error_message` (§A2). The diffing remaster failure (§A4) is recognised by its
+exact text (`needs_remaster`), so the caller can name the remedy; so is an import Canvas
+aborted itself (`aborted_by_canvas`: a change_threshold breach, §2.4), whoever asked for an abort.
 """
 
 from __future__ import annotations
@@ -27,7 +34,13 @@ TERMINAL_STATES = frozenset(
         "aborted",
         "restored",
         "partially_restored",
+        "restore_failed",
     }
+)
+REMASTER_REQUIRED = "Too many consecutive batches exceeded the change threshold. A remaster is required."
+CANVAS_ABORTS = (  # Canvas's own words when it aborts an import itself (docs/canvas.md §2.4)
+    "would be deleted and exceeds the set threshold of",  # a batch-mode change_threshold breach
+    "Terms not found. Terms must be included with multi_term_batch_mode",
 )
 FIRST_MESSAGES = 3
 BATCH_LEVEL = "(whole import)"
@@ -143,6 +156,21 @@ class ImportAnswer:
         )
 
 
+def needs_remaster(finished: FinishedImport) -> bool:
+    """True when Canvas failed the import because its diffing data set needs a remaster (§A4)."""
+    return finished.workflow_state == "failed_with_messages" and any(
+        message.strip() == REMASTER_REQUIRED for _file, message in pairs(finished.processing_errors)
+    )
+
+
+def aborted_by_canvas(finished: FinishedImport) -> bool:
+    """True when Canvas aborted the import itself (a change_threshold breach, no terms), by its message."""
+    messages = pairs(finished.processing_errors) + pairs(finished.processing_warnings)
+    return finished.workflow_state == "aborted" and any(
+        words in message for _file, message in messages for words in CANVAS_ABORTS
+    )
+
+
 def judge(finished: FinishedImport, *, warnings_are_failures: bool) -> Verdict:
     """Return the batch's outcome for a finished import."""
     state = str(finished.workflow_state)
@@ -164,6 +192,13 @@ def judge(finished: FinishedImport, *, warnings_are_failures: bool) -> Verdict:
     if state in ("restored", "partially_restored"):
         return Verdict(
             result="failed", reason=f"Canvas import {import_id} was rolled back ({state}) by an admin"
+        )
+    if state == "restore_failed":
+        words = f": {finished.error_message}" if finished.error_message else ""
+        return Verdict(
+            result="failed",
+            reason=f"Canvas import {import_id} was rolled back by an admin and the rollback failed "
+            f"(restore_failed){words}",
         )
     detail = summarise(errors or warnings)
     if finished.error_message:

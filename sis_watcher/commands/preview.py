@@ -25,8 +25,8 @@ from sis_watcher.intake.readiness import scan
 from sis_watcher.ledger.changes import COUNTS, ChangeSet
 from sis_watcher.ledger.preview import preview
 from sis_watcher.ledger.reading import sources_of
+from sis_watcher.ledger.scope import scope_of
 from sis_watcher.ledger.store import Ledger, LedgerUnusable
-from sis_watcher.pipeline.hold import scope_of
 
 CSV_AND_ZIP = (".csv", ".zip")
 

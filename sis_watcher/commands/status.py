@@ -2,7 +2,9 @@
 `sis-watcher status`: how things stand, read from the folders (works while the daemon runs).
 
 The queue lock says whether a daemon is running; `queue/.status.json` what it is doing and
-whether uploads are paused; the queue's manifests the batches waiting, the ones held for a
+whether Canvas refused the token; the pause file and `schedule.blackout` whether uploads are
+paused on purpose (`pause`, with its reason and since when; read even with no daemon running);
+the queue's manifests the batches waiting, the ones held for a
 person (with the hold reasons) and the one in flight with Canvas's progress; the newest batches
 in done/ and failed/ their outcomes. Each batch shows its change summary when it was previewed,
 and, once Canvas finished it, the prediction against Canvas's counts (`ops.prediction`).
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -19,9 +22,12 @@ from sis_watcher.batch.ids import batch_folders, staged_folders
 from sis_watcher.batch.lock import lock_owner
 from sis_watcher.batch.manifest import Manifest, ManifestUnreadable, load_manifest
 from sis_watcher.config.settings import Config
+from sis_watcher.core.clock import isoformat
 from sis_watcher.intake.readiness import scan
 from sis_watcher.ops.prediction import change_summary, compare, line_of
 from sis_watcher.ops.status_file import read_status
+from sis_watcher.schedule.current import current_pause
+from sis_watcher.schedule.windows import next_window
 
 RECENT = 5
 HOLD_FIELDS = {"reasons", "held_at", "decision", "decided_by", "decided_at"}
@@ -67,9 +73,22 @@ def summaries(root: Path, *, newest: int | None = None) -> list[dict[str, Any]]:
     return [summary(path) for path in reversed(folders[-newest:])]
 
 
-def collect(config: Config) -> dict[str, Any]:
+def pause_facts(config: Config, now: datetime) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Return the deliberate pause in force (`pause`) and the next blackout window, JSON-ready."""
+    notice = current_pause(config, now)
+    window = next_window(config.schedule.blackout, now)
+    coming = (
+        {"from": isoformat(window.starts), "to": isoformat(window.ends), "reason": window.reason}
+        if window is not None
+        else None
+    )
+    return (notice.to_json() if notice is not None else None), coming
+
+
+def collect(config: Config, *, now: datetime | None = None) -> dict[str, Any]:
     """Return the whole status as a JSON-ready dict (unreadable folders are said, not raised)."""
     folders = config.folders
+    pause, next_blackout = pause_facts(config, now or datetime.now(UTC))
     try:
         owner = lock_owner(folders.queue)
     except OSError:
@@ -86,7 +105,7 @@ def collect(config: Config) -> dict[str, Any]:
     held = [item for item in queued if item["state"] == "held"]
     if owner is None:
         state = "stopped"
-    elif paused:
+    elif paused or pause:
         state = "paused"
     elif held and in_flight is None:
         state = "held"
@@ -106,6 +125,8 @@ def collect(config: Config) -> dict[str, Any]:
             "paused": paused,
             "intake_problem": written.get("intake_problem") if written else None,
         },
+        "pause": pause,
+        "next_blackout": next_blackout,
         "in_flight": in_flight,
         "held": held,
         "queue": queued,
@@ -120,6 +141,20 @@ def daemon_lines(daemon: dict[str, Any]) -> list[str]:
     lines = [f"daemon:   {daemon['state']}" + (f" (pid {daemon['pid']})" if daemon["pid"] else "")]
     labels = (("activity", "activity:"), ("paused", "paused:  "), ("intake_problem", "intake:  "))
     lines += [f"{label} {daemon[key]}" for key, label in labels if daemon[key]]
+    return lines
+
+
+def pause_lines(pause: dict[str, Any] | None, coming: dict[str, Any] | None) -> list[str]:
+    """Return the lines about a deliberate pause (and what ends it) and the next blackout window."""
+    lines = []
+    if pause is not None:
+        source = "blackout" if pause["source"] == "blackout" else f"operator ({pause['by'] or '?'})"
+        until = f" until {pause['until']}" if pause["until"] else ""
+        lines.append(f"uploads:  paused by {source} since {pause['since']}{until}: {pause['reason']}")
+    if pause is not None and pause["source"] == "operator":
+        lines.append("    run:     sis-watcher resume -c CONFIG")
+    if coming is not None:
+        lines.append(f"blackout: next from {coming['from']} to {coming['to']}: {coming['reason']}")
     return lines
 
 
@@ -158,7 +193,7 @@ def recent_lines(item: dict[str, Any]) -> list[str]:
 
 def render(status: dict[str, Any], out: TextIO) -> None:
     """Print the status for a person."""
-    lines = daemon_lines(status["daemon"])
+    lines = daemon_lines(status["daemon"]) + pause_lines(status.get("pause"), status.get("next_blackout"))
     if status["in_flight"]:
         lines.append(flight_line(status["in_flight"]))
     lines += held_lines(status.get("held", []))

@@ -3,43 +3,22 @@ The configuration's typed sections: one frozen pydantic model per top-level key 
 
 Each section refuses keys it does not know and checks its own values; the rules that span
 sections are in `config.load`. `config.example.yaml` documents every key and its default.
+The `alerts:` and `schedule:` sections are in `config.alerting` and `config.schedule`; the base
+model and the duration types in `config.base`.
 """
 
 from __future__ import annotations
 
-import itertools
-from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
+from sis_watcher.config.alerting import AlertSettings
+from sis_watcher.config.base import PositiveSeconds, Seconds, Section, checked_https_url
+from sis_watcher.config.schedule import ScheduleSettings
 from sis_watcher.core.backoff import RetryPolicy
-from sis_watcher.core.urls import is_loopback_host
-
-Seconds = Annotated[float, Field(ge=0)]
-
-
-PositiveSeconds = Annotated[float, Field(gt=0)]
-
-
-class Section(BaseModel):
-    """A config section: frozen, and strict about keys it does not know."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
-
-
-def checked_https_url(value: str, *, example: str) -> SplitResult:
-    """Return `value` split, or raise ValueError unless it is https:// (or http:// to loopback)."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        msg = f"must be an absolute URL such as {example}"
-        raise ValueError(msg)
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        msg = "must use https:// (http:// is allowed only for a loopback host)"
-        raise ValueError(msg)
-    return parts
 
 
 class CanvasSettings(Section):
@@ -246,85 +225,6 @@ class OutcomeSettings(Section):
 class LoggingSettings(Section):
     format: Literal["auto", "json", "console"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
-
-
-class WebhookSettings(Section):
-    url: str
-    timeout_seconds: PositiveSeconds = 10.0
-
-    @field_validator("url")
-    @classmethod
-    def https_unless_loopback(cls, value: str) -> str:
-        """Alerts carry batch details: https only, http only to this machine."""
-        checked_https_url(value, example="https://hooks.slack.com/services/...")
-        return value
-
-
-class EmailSettings(Section):
-    host: str
-    port: Annotated[int, Field(ge=1, le=65535)] = 587
-    security: Literal["starttls", "tls", "none"] = "starttls"
-    username: str | None = None
-    password_file: Path | None = None
-    sender: str = Field(alias="from")
-    to: tuple[str, ...] = Field(min_length=1)
-    timeout_seconds: PositiveSeconds = 30.0
-    ca_file: Path | None = None  # PEM bundle to trust instead of the system's (a private relay's CA)
-
-    @model_validator(mode="after")
-    def no_clear_text_password(self) -> EmailSettings:
-        """A login over `security: none` would send the password in clear text off this machine."""
-        if self.security == "none" and self.username is not None and not is_loopback_host(self.host):
-            msg = (
-                "security: none with a username would send the SMTP password in clear text; "
-                "use starttls or tls (none with a login is allowed only for a loopback host)"
-            )
-            raise ValueError(msg)
-        return self
-
-
-class AlertSettings(Section):
-    webhook: WebhookSettings | None = None
-    email: EmailSettings | None = None
-    on_warnings: bool = False
-    retries_stuck_after_seconds: PositiveSeconds = 1800.0
-    paused_too_long_hours: Annotated[float, Field(gt=0)] = 72.0
-    expect_export_every_hours: Annotated[float, Field(gt=0)] | None = None
-    digest_at: time | None = None  # a local time of day, "07:00"
-
-
-class BlackoutWindow(Section):
-    """One window during which uploads pause by themselves (`schedule.blackout[]`)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False, populate_by_name=True)
-
-    starts: AwareDatetime = Field(alias="from")
-    ends: AwareDatetime = Field(alias="to")
-    reason: str = "blackout"
-
-    @model_validator(mode="after")
-    def ends_after_it_starts(self) -> BlackoutWindow:
-        if self.ends <= self.starts:
-            msg = "to must be later than from"
-            raise ValueError(msg)
-        return self
-
-
-class ScheduleSettings(Section):
-    blackout: tuple[BlackoutWindow, ...] = ()
-
-    @field_validator("blackout")
-    @classmethod
-    def windows_do_not_overlap(cls, windows: tuple[BlackoutWindow, ...]) -> tuple[BlackoutWindow, ...]:
-        ordered = sorted(windows, key=lambda window: window.starts)
-        for earlier, later in itertools.pairwise(ordered):
-            if later.starts < earlier.ends:
-                msg = (
-                    f"windows overlap: {earlier.starts.isoformat()} to {earlier.ends.isoformat()} "
-                    f"and {later.starts.isoformat()} to {later.ends.isoformat()}; merge them into one"
-                )
-                raise ValueError(msg)
-        return windows
 
 
 class MetricsSettings(Section):

@@ -3,6 +3,8 @@ Writes and moves that survive a crash at any instant.
 
 - `atomic_write_bytes`: temp file in the same folder, fsync, rename, fsync the folder. A reader
   sees the old content or the new, never half of it.
+- `read_json_document`: the reading side of a small state file: every way it can be corrupt is
+  one `DocumentUnreadable` naming it, so a bad file is an error to log, never a crash.
 - `move_file` / `move_dir`: a rename where the filesystem allows; across filesystems (EXDEV)
   copy to a hidden `.partial` name, fsync, rename into place, fsync, then remove the source.
   Interrupted at any point, the destination is either absent, a hidden partial (removed by
@@ -46,35 +48,63 @@ def fsync_dir(path: Path) -> None:
 
 
 @contextmanager
-def replacing(path: Path) -> Iterator[BinaryIO]:
+def replacing(path: Path, *, durable: bool = True) -> Iterator[BinaryIO]:
     """
     Yield a stream to a hidden temp file that replaces `path` (fsynced) when the block ends.
 
-    If the block raises, the temp file is removed and `path` is untouched.
+    If the block raises, the temp file is removed and `path` is untouched. `durable=False`
+    skips both fsyncs: readers still never see a half-written file, but a power cut may lose
+    the new version (right for a snapshot that is rewritten anyway, such as the status file).
     """
     temporary = temp_path_for(path)
     try:
         with temporary.open("xb") as stream:
             yield stream
             stream.flush()
-            os.fsync(stream.fileno())
+            if durable:
+                os.fsync(stream.fileno())
         temporary.replace(path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically and durably; raise OSError on failure."""
-    with replacing(path) as stream:
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace `path` with `data` atomically (durably unless `durable=False`); raise OSError on failure."""
+    with replacing(path, durable=durable) as stream:
         stream.write(data)
 
 
-def atomic_write_json(path: Path, document: Any) -> None:
-    """Write `document` as indented JSON to `path` atomically and durably."""
+def atomic_write_json(path: Path, document: Any, *, durable: bool = True) -> None:
+    """Write `document` as indented JSON to `path` atomically (and durably unless `durable=False`)."""
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
+
+
+class DocumentUnreadable(Exception):
+    """A JSON file exists but cannot be read or decoded; `path` names it, `problem` says why."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path} cannot be read: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+def read_json_document(path: Path) -> Any:
+    """
+    Return the JSON document in `path`; FileNotFoundError if it is absent.
+
+    Every other failure (unreadable, not UTF-8, not JSON, nested too deep for the parser:
+    `[[[[...` raises RecursionError) is one DocumentUnreadable naming the path.
+    """
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, RecursionError) as error:  # ValueError includes UnicodeDecodeError
+        raise DocumentUnreadable(path, f"{error.__class__.__name__}: {error}"[:300]) from error
 
 
 def copy_file_durably(source: Path, target: Path) -> None:

@@ -100,6 +100,10 @@ class UploadRejected(CanvasError):
     """Canvas refused the upload for what it is (400, 422, another 4xx): retrying will not help."""
 
 
+class RestoreRefused(CanvasError):
+    """Canvas refused a `restore_states` (restore data unavailable, flags, no such import)."""
+
+
 class CanvasProtocolError(CanvasUnavailable):
     """Canvas answered 2xx with a body we cannot read; treated as a transient fault."""
 

@@ -10,10 +10,11 @@ of every event, as a last line of defence behind "never pass a secret to a logge
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, TextIO
 
 import structlog
@@ -122,6 +123,24 @@ def configure(*, fmt: str = "auto", level: str = "info", stream: TextIO | None =
     root.setLevel(numeric_level)
     for name, stdlib_level in STDLIB_LEVELS.items():
         logging.getLogger(name).setLevel(max(stdlib_level, numeric_level))
+
+
+@contextlib.contextmanager
+def configured(*, fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> Iterator[None]:
+    """`configure` for the length of one command, then put back the logging that was there before."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, root_level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in STDLIB_LEVELS}
+    configure(fmt=fmt, level=level, stream=stream)
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+        root.handlers[:] = handlers
+        root.setLevel(root_level)
+        for name, stdlib_level in levels.items():
+            logging.getLogger(name).setLevel(stdlib_level)
 
 
 def get_logger(**initial: Any) -> structlog.stdlib.BoundLogger:

@@ -35,16 +35,20 @@ from sis_watcher.intake.loop import IntakeLoop
 from sis_watcher.ledger.apply import settle
 from sis_watcher.ledger.store import LedgerKeeper, LedgerUnusable
 from sis_watcher.ops.alerts.dispatch import Alerter
-from sis_watcher.ops.events import Listener, Monitor
-from sis_watcher.ops.metrics import Metrics, MetricsServer
+from sis_watcher.ops.events import Listener, Monitor, PauseNotice
+from sis_watcher.ops.metrics import Metrics
+from sis_watcher.ops.metrics_server import MetricsServer
 from sis_watcher.ops.status_file import StatusFile
 from sis_watcher.ops.systemd import Notifier
+from sis_watcher.ops.timed_alerts import TimedAlerts
 from sis_watcher.pipeline.context import StageContext
 from sis_watcher.pipeline.worker import Worker
+from sis_watcher.schedule.watch import PAUSE_RECHECK_SECONDS
 
 log = get_logger()
 STOP_GRACE_SECONDS = 7.0  # for the stage threads; queued alerts get what is left of 9 s
 ALERT_FLUSH_SECONDS = 2.0
+TIMED_ALERTS_STOP_SECONDS = 2.0  # a digest being gathered when the daemon stops
 SUPERVISE_SECONDS = 0.5
 RETENTION_EVERY_SECONDS = 3600.0
 
@@ -60,6 +64,9 @@ class NotifyStatus(Listener):
 
     def uploads_paused(self, reason: str) -> None:
         self.notifier.status(f"paused: {reason}")
+
+    def pause_began(self, pause: PauseNotice) -> None:
+        self.notifier.status(pause.text())
 
 
 def ensure_state_folders(config: Config) -> None:
@@ -95,8 +102,15 @@ class Daemon:
             if config.metrics.enabled
             else None
         )
+        # export freshness and the digest only in `run`; `once` leaves its batches for the next start to see
+        self.timed_alerts = (
+            None
+            if once
+            else TimedAlerts(config, alerter=self.alerter, clock=self.clock, metrics=self.metrics)
+        )
+        timed = [self.timed_alerts] if self.timed_alerts is not None else []
         self.monitor = Monitor(
-            [self.status_file, NotifyStatus(self.notifier), self.alerter, self.metrics, *listeners]
+            [self.status_file, NotifyStatus(self.notifier), self.alerter, self.metrics, *timed, *listeners]
         )
         self.client = CanvasClient(
             base_url=config.canvas.base_url,
@@ -187,6 +201,11 @@ class Daemon:
             if resumed:
                 log.info("daemon.resuming", batches=resumed)
             self.settle_ledger()
+            if self.timed_alerts is not None:
+                try:
+                    self.timed_alerts.start()  # after repair: seals it finished count as exports
+                except Exception:  # pragma: no cover - no known input raises; never stop the pipeline
+                    log.exception("timed_alerts.start_failed", path=str(self.timed_alerts.path))
             return self.supervise()
         finally:
             self.client.close()
@@ -194,6 +213,8 @@ class Daemon:
                 self.ledger.close()
             if self.metrics_server is not None:
                 self.metrics_server.stop()
+            if self.timed_alerts is not None:
+                self.timed_alerts.stop(timeout=TIMED_ALERTS_STOP_SECONDS)
             self.alerter.stop(
                 timeout=max(self.stop_deadline + ALERT_FLUSH_SECONDS - self.clock.monotonic(), 0.5)
             )
@@ -234,11 +255,12 @@ class Daemon:
         watchdog_every = self.notifier.watchdog_interval_seconds()
         next_watchdog = 0.0
         next_retention = 0.0
+        next_pause_check = 0.0
         while not self.stopping.is_set():
             now = self.clock.monotonic()
             if not ready_sent and self.intake.first_scan_done.is_set():
-                self.notifier.ready()
-                ready_sent = True
+                # a full notify socket drops READY=1 (never waits): try again at the next round
+                ready_sent = self.notifier.ready() or not self.notifier.enabled
             if (
                 watchdog_every is not None
                 and now >= next_watchdog
@@ -247,6 +269,9 @@ class Daemon:
             ):
                 self.notifier.watchdog()
                 next_watchdog = now + watchdog_every
+            if now >= next_pause_check:  # status and metrics learn of a pause even with nothing queued
+                self.worker.pauses.refresh()
+                next_pause_check = now + PAUSE_RECHECK_SECONDS
             if now >= next_retention and self.config.retention.done_days is not None:
                 sweep(self.config.folders.done, days=self.config.retention.done_days, now=self.clock.now())
                 next_retention = now + RETENTION_EVERY_SECONDS

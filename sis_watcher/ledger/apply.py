@@ -203,8 +203,51 @@ def forget_batch(ledger: Ledger, batch_id: str) -> None:
         db.execute("DELETE FROM pending WHERE batch_id = ?", (batch_id,))
 
 
+WHOLE = frozenset({"added", "updated", "unchanged", "deleted", "dropped", NEW_TO_LEDGER})
+TAKEN_BACK = {  # what a partial rollback restored (docs/canvas.md §A2), as the ledger's changes
+    "batch_mode": frozenset({"dropped"}),
+    "undelete_only": frozenset({"deleted", "dropped"}),
+    "unconclude_only": frozenset(),  # the ledger does not model conclusion: a concluded row stays
+}
+
+
+def restored_changes(manifest: Manifest) -> frozenset[str]:
+    """
+    Return the changes of the batch a rollback in Canvas took back (`sis-watcher rollback`).
+
+    All of them after `restored` (the batch is as if never imported); after
+    `partially_restored`, what its flag restored: batch mode's drops, or every deletion and
+    drop. Nothing when the batch was not rolled back or its rollback failed.
+    """
+    rollback = manifest.rollback
+    if rollback is None or rollback.workflow_state not in ("restored", "partially_restored"):
+        return frozenset()
+    if rollback.workflow_state == "restored" or not rollback.options:
+        return WHOLE
+    taken: set[str] = set(WHOLE)
+    for flag in rollback.options:
+        taken &= TAKEN_BACK.get(flag, WHOLE)
+    return frozenset(taken)
+
+
 def apply_filed(ledger: Ledger, batch_dir: Path, manifest: Manifest, *, applied_at: str) -> bool:
-    """Apply a batch filed in done/ (its errors file and Canvas's diffing verdict considered)."""
+    """
+    Apply a batch filed in done/ (its errors file and Canvas's diffing verdict considered).
+
+    A batch rolled back in Canvas is not applied (its pending rows are forgotten), and a partly
+    rolled-back one without the changes its rollback took back (`restored_changes`).
+    """
+    taken_back = restored_changes(manifest)
+    if taken_back == WHOLE:
+        forget_batch(ledger, manifest.batch_id)
+        return False
+    if taken_back:
+        with ledger.transaction() as db:
+            marks = ",".join("?" * len(taken_back))
+            db.execute(
+                f"DELETE FROM pending WHERE batch_id = ? AND change IN ({marks})",
+                (manifest.batch_id, *sorted(taken_back)),
+            )
     changes = manifest.changes if isinstance(manifest.changes, dict) else {}
     applied = apply_batch(
         ledger,

@@ -9,13 +9,48 @@ raises is logged and ignored: telling the world about a problem must never becom
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sis_watcher.batch.manifest import Manifest
 from sis_watcher.core.logs import get_logger
 
 log = get_logger()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PauseNotice:
+    """
+    Uploads stopped on purpose: by a person (`sis-watcher pause`) or a `schedule.blackout` window.
+
+    Not Canvas refusing the token (`uploads_paused`). `since` and `until` (a blackout's end) are
+    ISO 8601 UTC; `problem` says why the pause file could not be read (a pause is then assumed).
+    """
+
+    source: Literal["operator", "blackout"]
+    reason: str
+    since: str
+    until: str | None = None
+    by: str | None = None
+    problem: str | None = None
+
+    def text(self) -> str:
+        """Return the pause for people: `paused by operator since <time>: <reason>`."""
+        if self.source == "blackout":
+            return f"paused by blackout since {self.since} until {self.until}: {self.reason}"
+        by = f" ({self.by})" if self.by else ""
+        return f"paused by operator{by} since {self.since}: {self.reason}"
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "source": self.source,
+            "reason": self.reason,
+            "since": self.since,
+            "until": self.until,
+            "by": self.by,
+            "problem": self.problem,
+        }
 
 
 class Listener:
@@ -65,6 +100,15 @@ class Listener:
 
     def batch_held(self, manifest: Manifest) -> None:
         """A batch would change too much and waits for `approve` or `discard` (`manifest.hold`)."""
+
+    def pause_began(self, pause: PauseNotice) -> None:
+        """Uploads stopped on purpose (`pause`, a blackout), at start too, or the pause in force changed."""
+
+    def pause_ended(self, pause: PauseNotice) -> None:
+        """The deliberate pause `pause` is over (`resume`, or the blackout window ended)."""
+
+    def pause_too_long(self, pause: PauseNotice, hours: float) -> None:
+        """An operator's pause has lasted longer than `alerts.paused_too_long_hours` (once per pause)."""
 
 
 class Monitor(Listener):
@@ -127,3 +171,12 @@ class Monitor(Listener):
 
     def batch_held(self, manifest: Manifest) -> None:
         self.fan_out("batch_held", manifest)
+
+    def pause_began(self, pause: PauseNotice) -> None:
+        self.fan_out("pause_began", pause)
+
+    def pause_ended(self, pause: PauseNotice) -> None:
+        self.fan_out("pause_ended", pause)
+
+    def pause_too_long(self, pause: PauseNotice, hours: float) -> None:
+        self.fan_out("pause_too_long", pause, hours)

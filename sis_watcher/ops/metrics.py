@@ -7,12 +7,14 @@ two tests in one process never share a counter). `MetricsServer` serves it over 
 
     GET /metrics   Prometheus text exposition
     GET /healthz   200 {"status": "ok"}, or 503 {"status": "unhealthy", "problems": [...]}
-                   while a stage is dead, uploads are paused or intake has a problem
+                   while a stage is dead, uploads are paused or intake has a problem;
+                   a deliberate pause (`pause`, a blackout) stays 200 and adds "paused": {...}
 
 Metrics (counters also get Prometheus's `_created` series; `process_*` come from /proc):
 
     sis_watcher_batches_total{result="done|failed"}    batches filed
     sis_watcher_batches_sealed_total                   batches sealed into the queue
+    sis_watcher_last_sealed_timestamp_seconds          when the newest batch was sealed (0: none yet)
     sis_watcher_retries_total{step="upload|poll"}      requests retried after a transient failure
     sis_watcher_canvas_requests_total{status="200|...|error"}   Canvas answers by status code
     sis_watcher_queue_depth                            batches waiting in queue/
@@ -25,21 +27,19 @@ Metrics (counters also get Prometheus's `_created` series; `process_*` come from
     sis_watcher_held_batches                           batches held for approve or discard now
     sis_watcher_batches_held_total                     batches held (each batch attempt once)
     sis_watcher_healthy                                1 when /healthz answers 200
+    sis_watcher_paused                                 1 while paused by an operator or a blackout
+    sis_watcher_paused_since_timestamp_seconds         when that pause began (0 when not paused)
 """
 
 from __future__ import annotations
 
-import json
-import socket
 import threading
+from datetime import datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -50,15 +50,11 @@ from prometheus_client.process_collector import ProcessCollector
 
 from sis_watcher.batch.manifest import BatchState, Manifest
 from sis_watcher.core.clock import Clock, SystemClock, parse_time
-from sis_watcher.core.logs import get_logger
-from sis_watcher.ops.events import Listener
+from sis_watcher.ops.events import Listener, PauseNotice
 from sis_watcher.ops.status_file import HELD_ACTIVITY
 
-log = get_logger()
 # Canvas imports take seconds for a few rows and hours for a whole district's enrollments.
 IMPORT_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400)
-REQUEST_TIMEOUT_SECONDS = 10.0
-POLL_SECONDS = 0.2  # how soon `stop` is noticed by the serving thread
 
 
 def import_seconds(manifest: Manifest) -> float | None:
@@ -89,6 +85,9 @@ class Metrics(Listener):
         for result in ("done", "failed"):
             self.batches.labels(result=result)
         self.sealed = self.counter("batches_sealed", "Batches sealed into the queue.")
+        self.last_sealed = self.gauge(
+            "last_sealed_timestamp_seconds", "Unix time of the newest batch sealed (0: none yet)."
+        )
         self.retries = self.counter("retries", "Requests retried after a transient failure.", "step")
         self.canvas_requests = self.counter("canvas_requests", "Canvas answers by status code.", "status")
         self.queue_depth = self.gauge("queue_depth", "Batches waiting in the queue.")
@@ -107,6 +106,11 @@ class Metrics(Listener):
         self.retries_stuck_flag = self.gauge("retries_stuck", "1 while a batch is stuck in retries.")
         self.held_now = self.gauge("held_batches", "Batches held for approve or discard.")
         self.held_count = self.counter("batches_held", "Batches held for a person (once per attempt).")
+        self.deliberate = self.gauge("paused", "1 while uploads are paused by an operator or a blackout.")
+        self.deliberate_since = self.gauge(
+            "paused_since_timestamp_seconds", "Unix time the deliberate pause began (0 when not paused)."
+        )
+        self.pause: PauseNotice | None = None
         healthy = self.gauge("healthy", "1 when /healthz answers 200.")
         healthy.set_function(lambda: 0.0 if self.problems() else 1.0)
         ProcessCollector(registry=self.registry)
@@ -115,7 +119,7 @@ class Metrics(Listener):
         self.intake_reason: str | None = None
         self.dead_stages: list[str] = []
         self.held: set[str] = set()
-        self.held_ever: set[tuple[str, int]] = set()
+        self.held_counted: dict[str, int] = {}  # batch id -> attempt counted; only batches not yet filed
 
     def counter(self, name: str, text: str, *labels: str) -> Counter:
         return Counter(f"sis_watcher_{name}", text, labels, registry=self.registry)
@@ -144,11 +148,11 @@ class Metrics(Listener):
             self.release(batch_id)
 
     def batch_held(self, manifest: Manifest) -> None:
-        attempt = (manifest.batch_id, len(manifest.previous_attempts))
+        attempt = len(manifest.previous_attempts)
         with self.lock:
             self.held.add(manifest.batch_id)
-            first = attempt not in self.held_ever
-            self.held_ever.add(attempt)
+            first = self.held_counted.get(manifest.batch_id) != attempt
+            self.held_counted[manifest.batch_id] = attempt
             self.held_now.set(len(self.held))
         if first:
             self.held_count.inc()
@@ -164,6 +168,14 @@ class Metrics(Listener):
 
     def batch_sealed(self, manifest: Manifest) -> None:
         self.sealed.inc()
+        try:
+            self.last_sealed_at(parse_time(manifest.sealed_at))
+        except ValueError:
+            self.last_sealed_at(self.clock.now())
+
+    def last_sealed_at(self, moment: datetime) -> None:
+        """Show `moment` as the newest seal (also at start, from the newest batch on disk)."""
+        self.last_sealed.set(moment.timestamp())
 
     def batch_filed(self, manifest: Manifest, path: Path) -> None:
         done = manifest.state is BatchState.DONE
@@ -175,6 +187,8 @@ class Metrics(Listener):
             self.import_duration.observe(seconds)
         self.import_stuck_flag.set(0)
         self.release(manifest.batch_id)
+        with self.lock:
+            self.held_counted.pop(manifest.batch_id, None)  # a retry is a new attempt: nothing to remember
 
     def import_stuck(self, manifest: Manifest, seconds: float) -> None:
         self.import_stuck_flag.set(1)
@@ -211,94 +225,31 @@ class Metrics(Listener):
             self.intake_reason = None
         self.intake_trouble.set(0)
 
+    def pause_began(self, pause: PauseNotice) -> None:
+        with self.lock:
+            self.pause = pause
+        self.deliberate.set(1)
+        try:
+            self.deliberate_since.set(parse_time(pause.since).timestamp())
+        except (ValueError, OverflowError):
+            self.deliberate_since.set(self.clock.now().timestamp())
+
+    def pause_ended(self, pause: PauseNotice) -> None:
+        with self.lock:
+            self.pause = None
+        self.deliberate.set(0)
+        self.deliberate_since.set(0)
+
+    def health(self) -> tuple[HTTPStatus, dict[str, Any]]:
+        """Return /healthz's answer: 503 with the problems, else 200 (saying a deliberate pause)."""
+        problems = self.problems()
+        if problems:
+            return HTTPStatus.SERVICE_UNAVAILABLE, {"status": "unhealthy", "problems": problems}
+        with self.lock:
+            pause = self.pause
+        return HTTPStatus.OK, {"status": "ok"} | ({"paused": pause.to_json()} if pause else {})
+
     def stage_died(self, stage: str) -> None:
         with self.lock:
             if stage not in self.dead_stages:
                 self.dead_stages.append(stage)
-
-
-class MetricsRequestHandler(BaseHTTPRequestHandler):
-    """Answers GET /metrics and GET /healthz; anything else is 404."""
-
-    server: MetricsHTTPServer
-    timeout = REQUEST_TIMEOUT_SECONDS
-
-    def do_GET(self) -> None:
-        metrics = self.server.metrics
-        path = urlsplit(self.path).path
-        if path == "/metrics":
-            self.reply(HTTPStatus.OK, metrics.exposition(), CONTENT_TYPE_LATEST)
-        elif path == "/healthz":
-            problems = metrics.problems()
-            document: dict[str, Any] = (
-                {"status": "unhealthy", "problems": problems} if problems else {"status": "ok"}
-            )
-            status = HTTPStatus.SERVICE_UNAVAILABLE if problems else HTTPStatus.OK
-            self.reply(status, json.dumps(document).encode(), "application/json")
-        else:
-            self.reply(HTTPStatus.NOT_FOUND, b"not found: try /metrics or /healthz\n", "text/plain")
-
-    def reply(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's parameter name
-        """No access log: a scrape every few seconds would flood the journal."""
-
-
-class MetricsHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], metrics: Metrics) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.metrics = metrics
-        super().__init__(address, MetricsRequestHandler)
-
-
-class MetricsServer:
-    """
-    Serves `metrics` on `host`:`port` (0: any free port) from a daemon thread.
-
-    `start()` binds and returns at once; it raises `OSError` if the address cannot be bound.
-    `port` is the bound port. `stop(timeout)` stops serving and closes the socket; it is safe to
-    call twice or without `start()`.
-    """
-
-    def __init__(self, metrics: Metrics, *, host: str = "127.0.0.1", port: int = 9464) -> None:
-        self.metrics = metrics
-        self.host = host
-        self.requested_port = port
-        self.server: MetricsHTTPServer | None = None
-        self.thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return self.server.server_address[1] if self.server is not None else self.requested_port
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def start(self) -> None:
-        self.server = MetricsHTTPServer((self.host, self.requested_port), self.metrics)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever,
-            kwargs={"poll_interval": POLL_SECONDS},
-            name="metrics",
-            daemon=True,
-        )
-        self.thread.start()
-        log.info("metrics.listening", url=self.url)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        server, thread = self.server, self.thread
-        self.server = self.thread = None
-        if server is None or thread is None:
-            return
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout)

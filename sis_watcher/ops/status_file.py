@@ -55,7 +55,9 @@ class StatusFile(Listener):
             self.state.update(changes)
             self.state["updated_at"] = isoformat(self.clock.now())
             try:
-                atomic_write_json(self.path, self.state)
+                # No fsync: the stage that called must not wait on the disk for a snapshot
+                # that the next moment rewrites (issue 14); the rename keeps it whole for readers.
+                atomic_write_json(self.path, self.state, durable=False)
             except OSError as error:
                 log.warning("status.write_failed", caused_by=str(error))
 

@@ -6,8 +6,12 @@ filesystem path (`/run/systemd/notify`) or an abstract socket (`@name`). A notif
 unix datagram of `KEY=value` lines (sd_notify(3)). Outside systemd the variable is unset and every
 call is a no-op, so the daemon needs no special case for running in a terminal or in tests.
 
-Sending never raises into the caller and logs nothing: it returns False when nothing was
-delivered (no socket, an unsupported address, or an `OSError`), and the caller decides.
+Sending never blocks and never raises into the caller: each datagram is sent with
+`MSG_DONTWAIT`, so a manager that is slow to read (or a socket nobody reads, whose queue of a few
+datagrams is full) costs a dropped notification, never a stalled stage. `send` returns False when
+nothing was delivered (no socket, an unsupported address, a full queue or another `OSError`).
+The first failure logs `systemd.notify_dropped` once; the next successful send logs
+`systemd.notify_resumed` with how many were dropped meanwhile, and re-arms the warning.
 
 Which lines the daemon sends when (README, "Running under systemd"): `READY=1` after the start-up scan,
 `STATUS=` for the current activity, `WATCHDOG=1` every `watchdog_interval_seconds()` only while
@@ -18,9 +22,13 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Mapping
 
+from sis_watcher.core.logs import get_logger
+
 MICROSECONDS = 1_000_000
+log = get_logger()
 
 
 def socket_address(value: str | None) -> str | None:
@@ -45,7 +53,8 @@ class Notifier:
     Sends notifications to the systemd manager that started this process.
 
     Built from an environment mapping (default `os.environ`, read once at construction), so tests
-    pass their own. Thread-safe: every notification opens, uses and closes its own socket.
+    pass their own. Thread-safe: every notification opens, uses and closes its own socket, and
+    the count of dropped notifications is kept under a lock.
     """
 
     def __init__(self, *, environ: Mapping[str, str] | None = None, pid: int | None = None) -> None:
@@ -59,6 +68,8 @@ class Notifier:
         self.watchdog_usec = environment.get("WATCHDOG_USEC")
         self.watchdog_pid = environment.get("WATCHDOG_PID")
         self.pid = pid
+        self.lock = threading.Lock()
+        self.dropped = 0  # notifications not delivered since the last one that was
 
     @property
     def enabled(self) -> bool:
@@ -77,10 +88,32 @@ class Notifier:
         payload = "\n".join(lines).encode("utf-8")
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as connection:
-                connection.sendto(payload, self.address)
-        except OSError:
+                connection.sendto(payload, socket.MSG_DONTWAIT, self.address)
+        except OSError as error:
+            self.note_dropped(lines[0], error)
             return False
+        self.note_delivered()
         return True
+
+    def note_dropped(self, first_line: str, error: OSError) -> None:
+        """Count a notification that was not delivered; log the first of a run of them."""
+        with self.lock:
+            self.dropped += 1
+            first = self.dropped == 1
+        if first:
+            log.warning(
+                "systemd.notify_dropped",
+                notification=first_line.split("=", 1)[0],
+                caused_by=f"{error.__class__.__name__}: {error}",
+                socket=self.address.replace("\0", "@") if self.address else None,
+            )
+
+    def note_delivered(self) -> None:
+        """After a run of dropped notifications, log how many and re-arm the warning."""
+        with self.lock:
+            dropped, self.dropped = self.dropped, 0
+        if dropped:
+            log.info("systemd.notify_resumed", dropped=dropped)
 
     def notify(self, **fields: str | int) -> bool:
         """

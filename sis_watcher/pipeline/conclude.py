@@ -8,6 +8,14 @@ a little after the terminal state (docs/canvas.md §2.5), so the import is fetch
 if it still has no `errors_attachment`, the rows come from the paginated errors endpoint
 instead. The download follows the storage redirect without the token. If Canvas cannot be
 reached for the report, the step is retried later like any transient failure.
+
+The reason is Canvas's verdict (`canvas.verdict.judge`), with two additions: an import an
+operator aborted (`pipeline.abort`) says `aborted by operator` (the request stays until the
+batch is filed: a crash before the outcome is saved decides again), and the diffing remaster
+failure (docs/canvas.md §A4) names its remedy, `sis-watcher retry --remaster BATCH_ID`: every
+later import of that data set fails the same way until one remaster, and a remaster applies
+the whole file, so a person decides. When Canvas applied a diffed file whole
+(`diffing_threshold_exceeded`), that is logged here and alerted when the batch is filed.
 """
 
 from __future__ import annotations
@@ -19,10 +27,11 @@ from typing import Any
 from sis_watcher.batch.folder import Batch
 from sis_watcher.batch.manifest import ERRORS_NAME, Manifest
 from sis_watcher.canvas.retry import call_with_retries
-from sis_watcher.canvas.verdict import first_messages_by_file, judge, pairs
+from sis_watcher.canvas.verdict import first_messages_by_file, judge, needs_remaster, pairs
 from sis_watcher.core.durable import atomic_write_bytes
 from sis_watcher.core.errors import CanvasAuthProblem, LookupRefused, Stopping
 from sis_watcher.core.logs import get_logger
+from sis_watcher.pipeline.abort import operator_reason
 from sis_watcher.pipeline.context import StageContext
 
 log = get_logger()
@@ -122,4 +131,13 @@ def conclude(batch: Batch, context: StageContext) -> None:
             warnings=canvas.warning_count,
             first_by_file=canvas.messages_by_file,
         )
-    batch.finish(result=verdict.result, reason=verdict.reason)
+    reason = operator_reason(batch) or verdict.reason
+    if needs_remaster(canvas):
+        reason += (
+            "; a remaster is required: every later import of this diffing data set fails the same way "
+            "until one import is a remaster, which applies the whole file; check the file, then run "
+            f"`sis-watcher retry --remaster {batch.batch_id}`"
+        )
+    if canvas.diffing_threshold_exceeded:
+        log.warning("import.diffing_threshold_exceeded", import_id=canvas.import_id)
+    batch.finish(result=verdict.result, reason=reason)  # filing removes the abort request, after this

@@ -18,61 +18,18 @@ from contextlib import ExitStack
 
 from sis_watcher.batch.folder import Batch
 from sis_watcher.batch.manifest import HoldReason
-from sis_watcher.config.settings import Config, ImportOptions
+from sis_watcher.config.settings import Config
 from sis_watcher.core.logs import get_logger
 from sis_watcher.ledger.apply import settle
 from sis_watcher.ledger.changes import CHANGES_NAME, ChangeSet
 from sis_watcher.ledger.preview import preview
 from sis_watcher.ledger.reading import sources_of
-from sis_watcher.ledger.scope import ImportScope
+from sis_watcher.ledger.scope import scope_of, scope_options
 from sis_watcher.ledger.store import Ledger, LedgerUnusable
 from sis_watcher.pipeline.context import StageContext
 from sis_watcher.pipeline.guard import find_shrinks
 
 log = get_logger()
-SIS_TERM_PREFIX = "sis_term_id:"
-
-
-def scope_of(options: ImportOptions) -> ImportScope:
-    """Return what the import options make Canvas remove besides the rows' own statuses."""
-    term = options.batch_mode_term_id
-    terms = (
-        frozenset({term.removeprefix(SIS_TERM_PREFIX)}) if term and term.startswith(SIS_TERM_PREFIX) else None
-    )
-    return ImportScope(
-        batch_mode=bool(options.batch_mode),
-        batch_mode_terms=terms,
-        multi_term_batch_mode=bool(options.multi_term_batch_mode),
-        data_set=options.diffing_data_set_identifier,
-        skip_deletes=bool(options.skip_deletes),
-    )
-
-
-def scope_options(scope: ImportScope) -> dict[str, object]:
-    """Return the scope as the manifest records it (`changes.options`), for `ledger rebuild`."""
-    return {
-        "batch_mode": scope.batch_mode,
-        "batch_mode_terms": sorted(scope.batch_mode_terms) if scope.batch_mode_terms is not None else None,
-        "multi_term_batch_mode": scope.multi_term_batch_mode,
-        "diffing_data_set_identifier": scope.data_set,
-        "skip_deletes": scope.skip_deletes,
-    }
-
-
-def recorded_scope(changes: dict[str, object] | None) -> ImportScope | None:
-    """Return the scope a batch was previewed with (None for a batch previewed before it was recorded)."""
-    options = (changes or {}).get("options")
-    if not isinstance(options, dict):
-        return None
-    terms = options.get("batch_mode_terms")
-    data_set = options.get("diffing_data_set_identifier")
-    return ImportScope(
-        batch_mode=bool(options.get("batch_mode")),
-        batch_mode_terms=frozenset(str(term) for term in terms) if isinstance(terms, list) else None,
-        multi_term_batch_mode=bool(options.get("multi_term_batch_mode")),
-        data_set=str(data_set) if data_set is not None else None,
-        skip_deletes=bool(options.get("skip_deletes")),
-    )
 
 
 def preview_batch(batch: Batch, context: StageContext) -> ChangeSet | None:

@@ -6,8 +6,11 @@ time, up to `poll.max_interval_seconds`), one request at a time, deciding from
 `workflow_state` only. Every change of state or progress is written to the manifest. After
 `poll.warn_after_seconds` the import is reported stuck (once); after
 `poll.give_up_after_seconds` (counted from the upload, across restarts) the batch is failed
-with the import id and its last state. The import is not aborted: it may be legitimately slow,
-and aborting makes Canvas pause its queue for 10 minutes; the alert tells an admin to look.
+with the import id and its last state. By default the import is not aborted: it may be
+legitimately slow, and aborting makes Canvas pause its queue for 10 minutes; the alert tells an
+admin to look. With `poll.abort_on_give_up` it is aborted in Canvas too (`pipeline.abort`), so
+one stuck import stops blocking the account's queue, and the reason says so; if Canvas answers
+that it has finished in the meantime, its verdict is taken instead.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sis_watcher.canvas.verdict import ImportAnswer, is_terminal
 from sis_watcher.core.clock import parse_time
 from sis_watcher.core.errors import Stopping
 from sis_watcher.core.logs import get_logger
+from sis_watcher.pipeline.abort import abort_in_canvas
 from sis_watcher.pipeline.context import StageContext
 
 log = get_logger()
@@ -84,6 +88,29 @@ def wait(context: StageContext, seconds: float) -> None:
         raise Stopping("shutdown while waiting to poll")
 
 
+def give_up(batch: Batch, context: StageContext, elapsed: float) -> None:
+    """Fail the batch whose import is past `give_up_after_seconds` (aborting it first if configured)."""
+    canvas = batch.manifest.canvas
+    state, progress = canvas.workflow_state, canvas.progress or 0
+    log.error("import.gave_up", import_id=canvas.import_id, workflow_state=state)
+    aborted = ""
+    if context.config.poll.abort_on_give_up:
+        answer = abort_in_canvas(batch, context)
+        if answer is None:  # finished meanwhile: one more look takes Canvas's verdict
+            absorb(batch, context.client.get_import(canvas.import_id or 0))
+            if is_terminal(canvas.workflow_state):
+                batch.advance(BatchState.REPORTING)
+                return
+        else:
+            absorb(batch, answer)
+            aborted = " and was aborted in Canvas (poll.abort_on_give_up)"
+    reason = (
+        f"Canvas import {canvas.import_id} was still {state} ({progress}%) after {elapsed / 3600:.1f} h "
+        f"(poll.give_up_after_seconds){aborted}; check it in Canvas before retrying"
+    )
+    batch.fail(reason)
+
+
 def poll(batch: Batch, context: StageContext) -> None:
     """
     Poll until the import is terminal (state `reporting`, Canvas's answer in the manifest).
@@ -117,13 +144,7 @@ def poll(batch: Batch, context: StageContext) -> None:
             return
         elapsed = elapsed_since_upload(batch)
         if elapsed >= settings.give_up_after_seconds:
-            reason = (
-                f"Canvas import {import_id} was still {manifest.canvas.workflow_state} "
-                f"({manifest.canvas.progress or 0}%) after {elapsed / 3600:.1f} h "
-                "(poll.give_up_after_seconds); check it in Canvas before retrying"
-            )
-            log.error("import.gave_up", import_id=import_id, workflow_state=manifest.canvas.workflow_state)
-            batch.fail(reason)
+            give_up(batch, context, elapsed)
             return
         if elapsed >= settings.warn_after_seconds and not manifest.canvas.stuck_alerted:
             log.warning(

@@ -1,51 +1,45 @@
 """
 Stage: upload the zip (zipped -> uploading -> importing), never twice.
 
-`upload.started_at` is written to the manifest *before* each POST. If the POST fails in a way
-that proves Canvas never got it (no connection, throttled), the batch goes back to `zipped`.
-If the outcome is unknown (the body went out and no answer came back, a gateway 5xx, or a crash
-in between), the batch stays `uploading`, and the next attempt first asks Canvas which imports
-were created since then (`canvas.adoption.decide`): ours is adopted instead of uploaded again.
-Canvas has no idempotency key (docs/canvas.md §2.6), so this look-up is the
-only guard against a second import of the same batch.
+Two ways to send it (README "Large uploads"): a direct POST of the zip to `sis_imports`, or,
+for zips above `upload.direct_max_bytes` (or always, by `upload.method`), Canvas's
+`pre_attachment` file-upload flow (`pre_attachment.py`), which need not finish within Canvas's
+one-minute request timeout. An instance without that flow gets direct POSTs.
+
+Direct: `upload.started_at` is written to the manifest *before* each POST. If the POST fails in
+a way that proves Canvas never got it (no connection, throttled), the batch goes back to
+`zipped`. If the outcome is unknown (the body went out and no answer came back, a gateway 5xx,
+or a crash in between), the batch stays `uploading`, and the next attempt first asks Canvas
+which imports were created since then (`canvas.adoption.decide`): ours is adopted instead of
+uploaded again. Canvas has no idempotency key (docs/canvas.md §2.6), so this look-up is the
+only guard against a second import of the same batch. The attempt's method is in the manifest,
+so a restart recovers the way the interrupted attempt went, whatever the config says now.
+Before an import is recorded, any an earlier `pre_attachment` attempt abandoned is read again
+(`attempts.abandoned_revived`: one Canvas revived is a duplicate, logged).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from sis_watcher.batch.filing import attempted_import_ids, known_import_ids
 from sis_watcher.batch.folder import Batch
 from sis_watcher.batch.manifest import BatchState
-from sis_watcher.canvas.adoption import RECOVERY_MARGIN, Absent, Adopt, decide
+from sis_watcher.canvas.adoption import Absent, Adopt, decide
 from sis_watcher.canvas.retry import call_with_retries
-from sis_watcher.core.clock import parse_time
-from sis_watcher.core.errors import CanvasError, CanvasUnavailable
+from sis_watcher.core.errors import CanvasUnavailable
 from sis_watcher.core.logs import get_logger
+from sis_watcher.pipeline import pre_attachment
+from sis_watcher.pipeline.attempts import (
+    abandoned_revived,
+    creating,
+    import_params,
+    looked_up,
+    record_import,
+    start_attempt,
+)
 from sis_watcher.pipeline.context import StageContext
 
+__all__ = ["attempt_upload", "import_params", "record_import", "recover", "upload", "uses_pre_attachment"]
+
 log = get_logger()
-
-
-def record_import(batch: Batch, created: dict[str, Any], *, adopted: bool) -> None:
-    """Store Canvas's import id and first state, and move to `importing` (saved)."""
-    manifest = batch.manifest
-    manifest.canvas.import_id = int(created["id"])
-    manifest.canvas.workflow_state = str(created.get("workflow_state"))
-    progress = created.get("progress")
-    manifest.canvas.progress = progress if isinstance(progress, int) else None
-    manifest.canvas.created_at = str(created.get("created_at") or batch.now_text())
-    manifest.upload.finished_at = batch.now_text()
-    manifest.upload.adopted = adopted
-    batch.advance(BatchState.IMPORTING, note=f"Canvas import {manifest.canvas.import_id}")
-
-
-def import_params(batch: Batch, context: StageContext) -> dict[str, str]:
-    """Canvas import options for this batch: the config's, plus a remaster asked for by `retry --remaster`."""
-    params = context.config.import_options.as_params()
-    if batch.manifest.upload.remaster:
-        params["diffing_remaster_data_set"] = "true"
-    return params
 
 
 def zip_members(batch: Batch) -> list[tuple[str, int]]:
@@ -53,27 +47,33 @@ def zip_members(batch: Batch) -> list[tuple[str, int]]:
     return [(member.name, member.bytes) for member in archive.members] if archive else []
 
 
+def uses_pre_attachment(batch: Batch, context: StageContext) -> bool:
+    """Return True when this batch goes by `pre_attachment` (the config's method and the zip's size)."""
+    settings = context.config.upload
+    if context.pre_attachment.unsupported or settings.method == "direct":
+        return False
+    archive = batch.manifest.zip
+    return settings.method == "pre_attachment" or (
+        archive is not None and archive.bytes > settings.direct_max_bytes
+    )
+
+
 def recover(batch: Batch, context: StageContext) -> bool:
     """
-    Look for the import a previous POST may have created; adopt it and return True if found.
+    Look for the import a previous direct POST may have created; adopt it and return True if found.
 
     Raise `CanvasUnavailable` (retried) while Canvas has not yet started imports that might be ours.
     """
-    started_at = parse_time(batch.manifest.upload.started_at or batch.now_text())
-    since = started_at - RECOVERY_MARGIN
-    client = context.client
-    imports = client.list_imports(created_since=since)
-    user = client.whoami()
-    known = known_import_ids(context.config.folders, since=since, excluding=batch.folder)
-    known |= attempted_import_ids(batch.manifest)
+    found = looked_up(batch, context)
     decision = decide(
-        imports,
+        found.imports,
         members=zip_members(batch),
-        user_id=user.get("id") if isinstance(user.get("id"), int) else None,
-        known_import_ids=known,
+        user_id=found.user_id,
+        known_import_ids=found.known,
+        now=context.clock.now(),
     )
     if isinstance(decision, Adopt):
-        adopted = next(item for item in imports if item.get("id") == decision.import_id)
+        adopted = next(item for item in found.imports if item.get("id") == decision.import_id)
         log.warning(
             "upload.adopted", import_id=decision.import_id, duplicates=list(decision.duplicates) or None
         )
@@ -83,6 +83,7 @@ def recover(batch: Batch, context: StageContext) -> bool:
                 import_id=decision.import_id,
                 duplicates=list(decision.duplicates),
             )
+        abandoned_revived(batch, context)
         record_import(batch, adopted, adopted=True)
         return True
     if isinstance(decision, Absent):
@@ -94,39 +95,31 @@ def recover(batch: Batch, context: StageContext) -> bool:
     )
 
 
-def attempt_upload(batch: Batch, context: StageContext) -> None:
-    """One try: recover if the last outcome is unknown, else record the start and POST."""
-    if batch.state is BatchState.UPLOADING and recover(batch, context):
-        return
+def post_directly(batch: Batch, context: StageContext) -> None:
+    """Record the start, then POST the zip as the create's body."""
     manifest = batch.manifest
     zip_name = manifest.zip.name if manifest.zip else ""
-    manifest.upload.started_at = batch.now_text()
-    manifest.upload.attempts += 1
-    batch.advance(BatchState.UPLOADING)
-    log.info(
-        "upload.started",
-        attempt=manifest.upload.attempts,
-        zip_bytes=manifest.zip.bytes if manifest.zip else None,
-    )
-    try:
-        created = context.client.create_import(
-            batch.path(zip_name), params=import_params(batch, context)
-        )
-    except CanvasUnavailable as error:
-        if error.request_may_have_arrived:
-            manifest.upload.unknown_outcomes += 1
-            batch.save()
-            log.warning("upload.outcome_unknown", caused_by=str(error))
-        else:
-            batch.advance(BatchState.ZIPPED, note="upload did not reach Canvas")
-        raise
-    except CanvasError:
-        batch.advance(BatchState.ZIPPED, note="Canvas refused the upload")
-        raise
+    start_attempt(batch, context, method="direct")
+    with creating(batch):
+        created = context.client.create_import(batch.path(zip_name), params=import_params(batch, context))
+    abandoned_revived(batch, context)
     record_import(batch, created, adopted=False)
     log.info(
         "upload.succeeded", import_id=manifest.canvas.import_id, workflow_state=manifest.canvas.workflow_state
     )
+
+
+def attempt_upload(batch: Batch, context: StageContext) -> None:
+    """One try: recover the way the last attempt went if its outcome is unknown, else send."""
+    if batch.state is BatchState.UPLOADING:
+        if batch.manifest.upload.method == "pre_attachment":
+            if pre_attachment.recover(batch, context):
+                return
+        elif recover(batch, context):
+            return
+    if uses_pre_attachment(batch, context) and pre_attachment.send(batch, context):
+        return
+    post_directly(batch, context)
 
 
 def upload(batch: Batch, context: StageContext) -> None:

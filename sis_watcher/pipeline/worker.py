@@ -18,13 +18,17 @@ it rather than being skipped. What stops a batch, and what then:
 - A held batch (the hold rules, `pipeline.hold`) waits for `approve` or `discard`, looked for
   every few seconds; the batches after it wait too.
 - The ledger cannot be used (`ledger.unusable`): like a local fault, the batch waits.
-In `once` mode the first three, and a held batch, end the run instead (exit 1), leaving the
-batch queued.
+- Uploads paused on purpose (`pause`, `schedule.blackout`; `schedule.watch`, asked before
+  every create, retried or after a recovery found nothing: `context.may_send`): the import in
+  flight finishes; a zipped batch waits, looked at every few seconds, the ones after it queue
+  up in order and are validated meanwhile (`ahead`: strict refusals are filed failed).
+In `once` mode the first three, a held batch and a pause end the run instead (exit 1), leaving
+the batch queued.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -45,31 +49,35 @@ from sis_watcher.core.errors import (
     UploadRejected,
 )
 from sis_watcher.core.logs import get_logger
-from sis_watcher.ledger.apply import apply_filed, forget_batch
+from sis_watcher.ledger.forgetting import RollbackForgetting
 from sis_watcher.ledger.store import LedgerUnusable
+from sis_watcher.ops.events import PauseNotice
+from sis_watcher.pipeline.ahead import CheckAhead
+from sis_watcher.pipeline.attempts import UploadsPaused
 from sis_watcher.pipeline.conclude import conclude
 from sis_watcher.pipeline.context import StageContext
 from sis_watcher.pipeline.guard import record_success
+from sis_watcher.pipeline.pausing import AuthBlock, Incomplete
 from sis_watcher.pipeline.poll import poll
 from sis_watcher.pipeline.prepare import prepare
+from sis_watcher.pipeline.settle import settle_ledger
 from sis_watcher.pipeline.upload import upload
+from sis_watcher.schedule.watch import PauseWatch
 
 log = get_logger()
-AUTH_RETRY_SECONDS = 60.0
 LOCAL_FAULT_FIRST_WAIT = 5.0
 IDLE_RECHECK_SECONDS = 5.0
 HOLD_RECHECK_SECONDS = 2.0
-
-
-class Incomplete(Exception):
-    """`once` cannot finish a batch now (paused, unreachable, local fault); it stays queued."""
 
 
 class Worker:
     """Drives the queue; `run` is the worker thread's body."""
 
     def __init__(self, *, context: StageContext, wake: threading.Event, once: bool = False) -> None:
-        self.context = context
+        self.pauses = PauseWatch(
+            config=context.config, clock=context.clock, monitor=context.monitor, stopping=context.stopping
+        )
+        self.context = dataclasses.replace(context, may_send=lambda: self.pauses.refresh() is None)
         self.wake = wake
         self.once = once
         self.intake_finished = threading.Event()
@@ -77,10 +85,12 @@ class Worker:
         self.failed_count = 0
         self.current: Batch | None = None
         self.incomplete: str | None = None
-        self.paused = False
+        self.auth_block = AuthBlock(self.context, once=once)  # Canvas refuses the token
         self.trouble_since: float | None = None
         self.trouble_reported = False
         self.local_fault_wait = LOCAL_FAULT_FIRST_WAIT
+        self.rollbacks = RollbackForgetting(context.config, context.ledger, clock=context.clock)
+        self.ahead = CheckAhead(self.context)
 
     def run(self) -> None:
         """Process batches until stopped (or, in `once` mode, until the queue is empty)."""
@@ -88,11 +98,12 @@ class Worker:
             while not self.context.stopping.is_set():
                 # Read "intake finished" before listing: a batch sealed in between is then seen.
                 intake_done = self.intake_finished.is_set()
+                self.rollbacks.tick()  # a rollback the ledger must forget (between batches only)
                 queued = batch_folders(self.context.config.folders.queue)
                 if not queued:
                     if self.once and intake_done:
                         return
-                    self.context.monitor.activity("idle, 0 queued", queued=0)
+                    self.context.monitor.activity(self.pauses.idle_activity(), queued=0)
                     self.wake.wait(IDLE_RECHECK_SECONDS)
                     self.wake.clear()
                     continue
@@ -111,7 +122,9 @@ class Worker:
             try:
                 self.process(batch_dir)
             except (CanvasAuthProblem, TokenUnavailable) as error:
-                self.pause(str(error))
+                if (reason := self.auth_block.block(str(error))) is not None:
+                    self.incomplete = reason
+                    raise Incomplete(reason) from error
             except CanvasUnavailable as error:
                 # An outage, throttling, or a look-up refused (`LookupRefused`): only the upload's
                 # own answer is a verdict (in `step`), so the batch waits and is tried again.
@@ -153,12 +166,12 @@ class Worker:
         if batch.state is BatchState.HELD:  # held before a restart: status and metrics learn of it again
             self.announce_hold(batch)
         while not batch.state.is_final:
-            self.step(batch)
-            self.resume_if_paused()
+            if self.step(batch):  # Canvas answered: a token it refused before works again
+                self.auth_block.lift()
         self.finish(batch)
 
-    def step(self, batch: Batch) -> None:
-        """Run the one step the batch's state calls for (each step saves what it changes)."""
+    def step(self, batch: Batch) -> bool:
+        """Run the step the batch's state calls for (each saves what it changes); True: Canvas answered."""
         context = self.context
         state = batch.state
         if state is BatchState.QUEUED:
@@ -168,15 +181,35 @@ class Worker:
                 self.announce_hold(batch)
         elif state is BatchState.HELD:
             self.wait_for_decision(batch)
+        elif state is BatchState.ZIPPED and (pause := self.pauses.refresh()) is not None:
+            self.wait_paused(batch, pause)
         elif state in (BatchState.ZIPPED, BatchState.UPLOADING):
             try:
                 upload(batch, context)
             except UploadRejected as error:
                 batch.fail(f"Canvas refused the upload: {error}")
+            except UploadsPaused:
+                pass  # back to `zipped`, nothing sent: the next step waits for the pause to end
+            return batch.state is BatchState.IMPORTING
         elif state is BatchState.IMPORTING:
             poll(batch, context)
+            return True
         else:
             conclude(batch, context)
+            return True
+        return False
+
+    def wait_paused(self, batch: Batch, pause: PauseNotice) -> None:
+        """A zipped batch while uploads are paused on purpose: wait a little (or end a `once` run)."""
+        if self.once:
+            self.incomplete = f"uploads are {pause.text()}; {batch.batch_id} waits, zipped"
+            raise Incomplete(self.incomplete)
+        self.rollbacks.tick()  # a pause may last days; a rollback's pending rows are carried over
+        if (refused := self.ahead.refused_next(batch.batch_id)) is not None:  # validated behind the head
+            with structlog.contextvars.bound_contextvars(batch_id=refused.batch_id):
+                self.finish(refused)
+            self.current = batch
+        self.pauses.wait(batch.batch_id, pause)
 
     def finish(self, batch: Batch) -> None:
         """File a finished batch into done/ or failed/ and tell the world."""
@@ -190,7 +223,7 @@ class Worker:
         path = file_away(batch.folder, manifest, folders=config.folders)
         batch.folder = path
         self.current = None
-        self.settle_ledger(batch)
+        settle_ledger(self.context.ledger, batch)
         if manifest.state is BatchState.DONE:
             self.done_count += 1
         else:
@@ -224,6 +257,7 @@ class Worker:
                 "batch.decided", state=batch.state.value, by=(batch.manifest.hold or HoldRecord()).decided_by
             )
             return
+        self.rollbacks.tick()  # a held batch may wait for days; its pending rows are carried over
         reasons = "; ".join(reason.text for reason in (batch.manifest.hold or HoldRecord()).reasons)
         if self.once:
             self.incomplete = f"batch {batch.batch_id} is held ({reasons}): approve or discard it"
@@ -233,43 +267,6 @@ class Worker:
         )
         if self.context.stopping.wait(HOLD_RECHECK_SECONDS):
             raise Stopping("shutdown while a batch is held")
-
-    def settle_ledger(self, batch: Batch) -> None:
-        """Apply a done batch's changes to the ledger (or forget a failed one's); retried later on error."""
-        keeper = self.context.ledger
-        if keeper is None:
-            return
-        try:
-            ledger = keeper.open()
-            if batch.state is BatchState.DONE:
-                apply_filed(ledger, batch.folder, batch.manifest, applied_at=batch.now_text())
-            else:
-                forget_batch(ledger, batch.batch_id)
-        except (LedgerUnusable, sqlite3.Error, OSError) as error:
-            keeper.failed()
-            log.error("ledger.apply_failed", path=str(keeper.path), caused_by=str(error))
-
-    def pause(self, reason: str) -> None:
-        """Canvas refused the token or permission: wait, re-read the token, try again."""
-        if self.once:
-            self.incomplete = f"uploads paused: {reason}"
-            log.error("upload.paused", reason=reason)
-            raise Incomplete(reason)
-        if not self.paused:
-            self.paused = True
-            log.error("upload.paused", reason=reason)
-            self.context.monitor.uploads_paused(reason)
-            self.context.monitor.activity(f"paused: {reason}")
-        self.context.client.reload_token()
-        wait = min(AUTH_RETRY_SECONDS, self.context.policy.max_backoff_seconds)
-        if self.context.stopping.wait(wait):
-            raise Stopping("shutdown while paused")
-
-    def resume_if_paused(self) -> None:
-        if self.paused:
-            self.paused = False
-            log.info("upload.resumed")
-            self.context.monitor.uploads_resumed()
 
     def held_up(self, reason: str, *, wait: float) -> None:
         """A transient or local fault: remember since when, alert if long, wait, try again."""

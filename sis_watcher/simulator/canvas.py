@@ -8,7 +8,8 @@
         assert len(sim.uploads) == 1 and sim.max_in_flight == 1
 
 Two listeners: the API host (`url`, with `/__simulator__/` for inspection and control) and a
-file-storage host (`storage_url`) that errors-file downloads are redirected to.
+file-storage host (`storage_url`) that errors-file downloads are redirected to and
+`pre_attachment` uploads are posted to (`routes/uploads.py`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ from sis_watcher.simulator.http.auth import Gate
 from sis_watcher.simulator.http.server import LoopbackServer, Reply, Request, ServingThread, json_reply
 from sis_watcher.simulator.model.faults import Fault, FaultKind, FaultPlan
 from sis_watcher.simulator.model.imports import ImportQueue
-from sis_watcher.simulator.model.records import DownloadRecord, ReceivedUpload, Recorder, RequestRecord
+from sis_watcher.simulator.model.records import (
+    DownloadRecord,
+    ReceivedUpload,
+    Recorder,
+    RequestRecord,
+    StorageUploadRecord,
+)
+from sis_watcher.simulator.model.restore import Restores
 from sis_watcher.simulator.model.settings import SimulatorSettings
 from sis_watcher.simulator.model.shapes import Context, import_json
 from sis_watcher.simulator.model.store import SisStore
@@ -39,11 +47,16 @@ from sis_watcher.simulator.routes.api import Api
 from sis_watcher.simulator.routes.create import Creator
 from sis_watcher.simulator.routes.faults import answer_fault, is_refusal
 from sis_watcher.simulator.routes.storage import Files
+from sis_watcher.simulator.routes.uploads import Uploads
 
 __all__ = ["CanvasSimulator", "Fault", "FaultKind", "SimulatorSettings"]
 
 FINAL_STATES = TERMINAL_STATES  # docs/canvas.md §2.2: the states a poller may stop at
-STUCK = {FaultKind.STUCK_INITIALIZING: "initializing", FaultKind.STUCK_IMPORTING: "importing"}
+STUCK = {
+    FaultKind.STUCK_INITIALIZING: "initializing",
+    FaultKind.STUCK_IMPORTING: "importing",
+    FaultKind.RESTORE_FAILS: "restore_failed",
+}
 
 
 class CanvasSimulator:
@@ -62,6 +75,7 @@ class CanvasSimulator:
         self.faults = FaultPlan(seed=self.settings.fault_seed)
         self.recorder = Recorder()
         self.queue = ImportQueue(self.settings)
+        self.restores = Restores(self.queue)
         self.store = SisStore(max_objects=self.settings.max_tracked_objects)
         self.stopping = threading.Event()
         self.own_dir = self.settings.storage_dir is None
@@ -69,8 +83,21 @@ class CanvasSimulator:
         self.api_listener: ServingThread | None = None
         self.storage_listener: ServingThread | None = None
         self.worker_thread: threading.Thread | None = None
+        self.restore_thread: threading.Thread | None = None
         self.files = Files(queue=self.queue, recorder=self.recorder, storage_url=lambda: self.storage_url)
-        self.creator = Creator(self.queue, self.store, self.recorder, self.storage_dir / "uploads")
+        self.upload_routes = Uploads(
+            queue=self.queue,
+            recorder=self.recorder,
+            settings=self.settings,
+            faults=self.faults,
+            stopping=self.stopping,
+            uploads_dir=self.storage_dir / "uploads",
+            api_url=lambda: self.url,
+            storage_url=lambda: self.storage_url,
+        )
+        self.creator = Creator(
+            self.queue, self.store, self.recorder, self.storage_dir / "uploads", uploads=self.upload_routes
+        )
         self.api: Api | None = None
 
     def __repr__(self) -> str:
@@ -81,14 +108,24 @@ class CanvasSimulator:
     def start(self) -> Self:
         """Start both listeners and the import worker; return once they accept connections."""
         (self.storage_dir / "uploads").mkdir(parents=True, exist_ok=True)
-        self.storage_listener = ServingThread(LoopbackServer((self.host, 0), self.files.storage))
+        self.storage_listener = ServingThread(LoopbackServer((self.host, 0), self.serve_storage))
         self.api_listener = ServingThread(LoopbackServer((self.host, self.port), self.handle))
-        self.api = Api(settings=self.settings, queue=self.queue, creator=self.creator, api_url=self.url)
+        self.api = Api(
+            settings=self.settings,
+            queue=self.queue,
+            creator=self.creator,
+            api_url=self.url,
+            restores=self.restores,
+        )
         worker = ImportProcessor(
             queue=self.queue, store=self.store, recorder=self.recorder, storage_dir=self.storage_dir
         )
         self.worker_thread = threading.Thread(target=worker.run, name="simulator-worker", daemon=True)
         self.worker_thread.start()
+        self.restore_thread = threading.Thread(
+            target=self.restores.run, name="simulator-restore", daemon=True
+        )
+        self.restore_thread.start()
         return self
 
     def stop(self) -> None:
@@ -98,8 +135,9 @@ class CanvasSimulator:
         for listener in (self.api_listener, self.storage_listener):
             if listener is not None:
                 listener.close()
-        if self.worker_thread is not None:
-            self.worker_thread.join(timeout=10)
+        for thread in (self.worker_thread, self.restore_thread):
+            if thread is not None:
+                thread.join(timeout=10)
         if self.own_dir:
             shutil.rmtree(self.storage_dir, ignore_errors=True)
 
@@ -158,6 +196,12 @@ class CanvasSimulator:
         """One record per created import, in creation order."""
         with self.recorder.lock:
             return [self.recorder.uploads[key] for key in sorted(self.recorder.uploads)]
+
+    @property
+    def storage_uploads(self) -> list[StorageUploadRecord]:
+        """Every POST to the upload storage host (pre_attachment), in order, with `authorization_sent`."""
+        with self.recorder.lock:
+            return list(self.recorder.storage_uploads)
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -228,8 +272,11 @@ class CanvasSimulator:
     def reset(self) -> None:
         """Forget imports, records, faults and SIS objects; keep token and permission mode."""
         self.queue.clear()
+        with self.queue.cond:
+            self.restores.progresses.clear()
         self.faults.clear()
         self.recorder.clear()
+        self.upload_routes.store.clear()
         fresh = SisStore(max_objects=self.settings.max_tracked_objects)
         with self.store.lock:
             for name in SisStore.__dataclass_fields__:
@@ -263,9 +310,17 @@ class CanvasSimulator:
                 )
             )
 
+    def serve_storage(self, request: Request) -> Reply:
+        """The storage host's app: pre_attachment uploads (`routes/uploads.py`), else errors files."""
+        if request.path.startswith("/uploads/"):
+            return self.upload_routes.storage(request)
+        return self.files.storage(request)
+
     def answer(self, request: Request, fault: Fault | None) -> Reply:
         if fault is not None and is_refusal(fault):
             request.discard_body()
+            if fault.kind is FaultKind.STALL:
+                self.stopping.wait(fault.delay_seconds)
             return answer_fault(fault)
         if request.path.startswith("/files/"):
             reply = self.files.download(request)
@@ -291,7 +346,10 @@ class CanvasSimulator:
         assert self.api is not None  # noqa: S101 - set by start() before serving
         self.gate.charge_up_front()
         began = time.perf_counter()
-        reply = self.api.route(request, stuck=stuck)
+        if Uploads.is_confirmation(request.path):
+            reply = self.upload_routes.confirm(request)
+        else:
+            reply = self.api.route(request, stuck=stuck)
         rate = self.gate.settle(time.perf_counter() - began)
         return Reply(
             status=reply.status,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from sis_watcher.ops.systemd import Notifier, socket_address
 
@@ -227,3 +229,87 @@ class TestWatchdogInterval:
 
         assert mine.watchdog_interval_seconds() == 5.0
         assert other.watchdog_interval_seconds() is None
+
+
+class TestNeverBlocks:
+    """A notify socket nobody reads fills after a few datagrams; sending must drop, not wait."""
+
+    @pytest.fixture
+    def unread(self, tmp_path: Path) -> Iterator[Receiver]:
+        """A bound socket with a tiny receive buffer that the test reads only when it says so."""
+        path = tmp_path / "unread"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as connection:
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+            connection.bind(str(path))
+            yield Receiver(connection, str(path))
+
+    def test_a_full_socket_drops_and_logs_once(self, unread: Receiver) -> None:
+        """Hundreds of sends to a full socket return at once, False once full, with one warning."""
+        notifier = unread.notifier()
+
+        with capture_logs() as logs:
+            started = time.monotonic()
+            results = [notifier.status(f"batch {number}") for number in range(300)]
+            elapsed = time.monotonic() - started
+
+        assert elapsed < 2.0
+        assert results[0] is True
+        assert results[-1] is False
+        dropped = [entry for entry in logs if entry["event"] == "systemd.notify_dropped"]
+        assert len(dropped) == 1
+        assert dropped[0]["notification"] == "STATUS"
+        assert "BlockingIOError" in dropped[0]["caused_by"]
+        assert notifier.dropped == results.count(False)
+
+    def test_watchdog_ready_and_stopping_never_block(self, unread: Receiver) -> None:
+        """Once the socket is full, READY=1, WATCHDOG=1 and STOPPING=1 are dropped too, not waited on."""
+        notifier = unread.notifier()
+        while notifier.status("filling"):
+            pass
+
+        with capture_logs() as logs:
+            results = [notifier.ready(), notifier.watchdog(), notifier.stopping("bye")]
+
+        assert results == [False, False, False]
+        assert not [entry for entry in logs if entry["event"] == "systemd.notify_dropped"]
+
+    def test_a_delivery_after_drops_logs_the_count_and_rearms(self, unread: Receiver) -> None:
+        """When the reader catches up, the next send logs how many were dropped; a new run warns again."""
+        notifier = unread.notifier()
+        sent = 0
+        while notifier.status(f"filling {sent}"):
+            sent += 1
+        notifier.watchdog()
+        for _ in range(sent):
+            unread.receive()
+
+        with capture_logs() as logs:
+            assert notifier.status("caught up") is True
+            while notifier.status("filling again"):
+                pass
+
+        assert [entry["event"] for entry in logs] == ["systemd.notify_resumed", "systemd.notify_dropped"]
+        assert logs[0]["dropped"] == 2
+        assert notifier.dropped == 1
+
+    def test_nobody_listening_logs_once(self, tmp_path: Path) -> None:
+        """A socket path that does not exist is a dropped notification too, warned about once."""
+        notifier = Notifier(environ={"NOTIFY_SOCKET": str(tmp_path / "gone")})
+
+        with capture_logs() as logs:
+            results = [notifier.ready(), notifier.status("idle"), notifier.watchdog()]
+
+        assert results == [False, False, False]
+        assert [entry["event"] for entry in logs] == ["systemd.notify_dropped"]
+        assert logs[0]["socket"] == str(tmp_path / "gone")
+
+    def test_an_abstract_socket_is_named_with_its_at_sign(self) -> None:
+        """The warning names an abstract socket as NOTIFY_SOCKET does (`@name`), not with a NUL byte."""
+        name = f"sis-watcher-test-{secrets.token_hex(8)}"
+        notifier = Notifier(environ={"NOTIFY_SOCKET": "@" + name})
+
+        with capture_logs() as logs:
+            notifier.watchdog()
+
+        assert logs[0]["socket"] == "@" + name
+        assert logs[0]["notification"] == "WATCHDOG"

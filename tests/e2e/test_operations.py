@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 
@@ -247,33 +246,16 @@ class TestValidateCommand:
 
 class TestSystemdNotify:
     def test_ready_status_watchdog_and_stopping_reach_the_notify_socket(
-        self, tree, canvas, service, tmp_path
+        self, tree, canvas, service, notify_socket
     ):
         """Under systemd the daemon says READY=1 after its first scan, STATUS=, WATCHDOG=1, STOPPING=1."""
-        address = str(tmp_path / "notify.sock")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        listener.bind(address)
-        listener.settimeout(0.2)
-        received: list[str] = []
-
-        def drain() -> list[str]:
-            try:
-                while True:
-                    received.append(listener.recv(4096).decode())
-            except TimeoutError:
-                return received
-
-        try:
-            config = tree.write_config(canvas.url)
-            env = child_env(NOTIFY_SOCKET=address, WATCHDOG_USEC="1000000")
-            running = service(config, env=env)
-            wait_until(lambda: any("READY=1" in message for message in drain()), what="READY=1")
-            wait_until(
-                lambda: sum("WATCHDOG=1" in message for message in drain()) >= 2, what="watchdog pings"
-            )
-            assert any(message.startswith("STATUS=idle") for message in received)
-            running.signal(signal.SIGTERM)
-            assert 0 == running.wait()
-            wait_until(lambda: any("STOPPING=1" in message for message in drain()), what="STOPPING=1")
-        finally:
-            listener.close()
+        address, drain = notify_socket
+        config = tree.write_config(canvas.url)
+        env = child_env(NOTIFY_SOCKET=address, WATCHDOG_USEC="1000000")
+        running = service(config, env=env)
+        wait_until(lambda: any("READY=1" in message for message in drain()), what="READY=1")
+        wait_until(lambda: sum("WATCHDOG=1" in message for message in drain()) >= 2, what="watchdog pings")
+        assert any(message.startswith("STATUS=idle") for message in drain())
+        running.signal(signal.SIGTERM)
+        assert 0 == running.wait()
+        wait_until(lambda: any("STOPPING=1" in message for message in drain()), what="STOPPING=1")

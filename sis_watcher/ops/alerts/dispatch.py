@@ -17,6 +17,12 @@ At most one alert per event, by dedupe key (remembered while the process runs):
     retries stuck / recovered    batch id, episode number     retries_stuck / retries_recovered
     intake problem / recovered   episode number, reason       intake_problem / intake_recovered
     stage died                   stage                        stage_died
+    diffed file applied whole    batch id, attempt number     diffing_whole_file
+    operator's pause too long    the pause's start            paused_too_long (once across
+                                                              restarts: `schedule.watch`)
+    no export for a while        the last batch id            no_export / exports_resumed (once
+                                                              across restarts: `ops.timed_alerts`)
+    daily digest                 local date                   digest (the same)
 
 A recovery alert goes out only for a problem that was reported in this process. Every batch
 alert carries the change preview's summary (`Changes:`, field `changes`) when the batch has one,
@@ -34,18 +40,16 @@ from pathlib import Path
 from typing import Any
 
 from sis_watcher.batch.manifest import BatchState, HoldRecord, Manifest
-from sis_watcher.canvas.verdict import first_messages_by_file, pairs
-from sis_watcher.config.settings import AlertSettings
+from sis_watcher.config.alerting import AlertSettings
 from sis_watcher.core.logs import get_logger
 from sis_watcher.ops.alerts.courier import Alert, Channel, Courier, OnceOnly, clip, delivery_policy
+from sis_watcher.ops.alerts.details import canvas_details, duration, validation_details
 from sis_watcher.ops.alerts.email import EmailChannel
 from sis_watcher.ops.alerts.webhook import WebhookChannel
-from sis_watcher.ops.events import Listener
+from sis_watcher.ops.events import Listener, PauseNotice
 from sis_watcher.ops.prediction import change_summary, preview_details
 
 log = get_logger()
-MAX_FILES = 5
-MAX_PROBLEMS = 5
 TITLE_CHARS = 120
 REASON_FIELDS = {"csv_type", "rule", "value", "limit", "text"}
 SEVERITY = {
@@ -57,46 +61,10 @@ SEVERITY = {
     "retries_stuck": "warning",
     "intake_problem": "error",
     "stage_died": "critical",
+    "diffing_whole_file": "warning",
+    "paused_too_long": "warning",
+    "no_export": "warning",
 }
-
-
-def duration(seconds: float) -> str:
-    """Return `seconds` for people: `45 min` or `2.5 h`."""
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
-
-
-def canvas_details(manifest: Manifest) -> tuple[list[str], dict[str, list[str]]]:
-    """Return the lines about Canvas's verdict and its first messages by file."""
-    canvas = manifest.canvas
-    by_file = canvas.messages_by_file or first_messages_by_file(
-        pairs(canvas.processing_errors) + pairs(canvas.processing_warnings)
-    )
-    shown = dict(list(by_file.items())[:MAX_FILES])
-    lines = []
-    if canvas.import_id is not None:
-        lines.append(
-            f"Canvas import {canvas.import_id}: {canvas.workflow_state} "
-            f"({canvas.error_count} error(s), {canvas.warning_count} warning(s))"
-        )
-    if shown:
-        lines.append("Canvas's first messages:")
-        lines.extend(f"  {file}: {message}" for file, messages in shown.items() for message in messages)
-    return lines, shown
-
-
-def validation_details(manifest: Manifest) -> tuple[list[str], list[dict[str, Any]]]:
-    """Return the lines and records of the first pre-flight problems, errors first."""
-    problems = manifest.validation.problems if manifest.validation is not None else []
-    first = sorted(problems, key=lambda problem: problem.severity != "error")[:MAX_PROBLEMS]
-    records = [
-        problem.model_dump(include={"severity", "file", "row", "column", "message"}) for problem in first
-    ]
-    lines = ["Validation problems:"] if first else []
-    for problem in first:
-        row = f" row {problem.row}" if problem.row is not None else ""
-        column = f" ({problem.column})" if problem.column else ""
-        lines.append(f"  {problem.file}{row}{column}: {problem.message}")
-    return lines, records
 
 
 class Alerter(Listener):
@@ -189,6 +157,27 @@ class Alerter(Listener):
         elif self.on_warnings and manifest.canvas.workflow_state == "imported_with_messages":
             title = f"batch {manifest.batch_id} imported with warnings"
             self.batch_alert(manifest, path, kind="batch_warnings", title=title)
+        if manifest.canvas.diffing_threshold_exceeded is True:
+            self.whole_file_applied(manifest, path)
+
+    def whole_file_applied(self, manifest: Manifest, path: Path) -> None:
+        """Canvas skipped diffing (a threshold was exceeded) and applied the whole file (§A4)."""
+        batch_id, import_id = manifest.batch_id, manifest.canvas.import_id
+        lines = [
+            f"Canvas import {import_id} exceeded the diffing threshold: Canvas applied the whole file.",
+            "Nothing left out of the file was dropped. After too many such imports in a row Canvas fails",
+            "every import of the data set until a remaster (`sis-watcher retry --remaster` of that batch).",
+            f"Files: {path}",
+        ]
+        self.raise_alert(
+            ("diffing_whole_file", batch_id, str(len(manifest.previous_attempts) + 1)),
+            title=f"batch {batch_id}: Canvas applied the whole file (diffing threshold exceeded)",
+            lines=lines,
+            batch_id=batch_id,
+            import_id=import_id,
+            workflow_state=manifest.canvas.workflow_state,
+            folder=str(path),
+        )
 
     def batch_alert(self, manifest: Manifest, path: Path, *, kind: str, title: str) -> None:
         canvas_lines, messages = canvas_details(manifest)
@@ -299,6 +288,23 @@ class Alerter(Listener):
         number = self.once.episode("intake_problem", begin=False)
         if number is not None:
             self.raise_alert(("intake_recovered", str(number)), title="intake works again")
+
+    def pause_too_long(self, pause: PauseNotice, hours: float) -> None:
+        lasted = duration(hours * 3600)
+        lines = [
+            f"Paused by {pause.by or 'unknown'} since {pause.since}: {pause.reason}",
+            "Batches are checked and queued in order, but nothing goes to Canvas.",
+            "To start uploads again: sis-watcher resume -c CONFIG",
+        ]
+        self.raise_alert(
+            ("paused_too_long", pause.since),
+            title=f"uploads paused by an operator for {lasted}: {clip(pause.reason, limit=TITLE_CHARS)}",
+            lines=lines,
+            reason=clip(pause.reason),
+            since=pause.since,
+            by=pause.by,
+            hours=round(hours, 3),
+        )
 
     def stage_died(self, stage: str) -> None:
         title = f"stage {stage} died; the daemon exits and systemd restarts it"

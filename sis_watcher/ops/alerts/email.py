@@ -22,7 +22,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
-from sis_watcher.config.settings import EmailSettings
+from sis_watcher.config.alerting import EmailSettings
 from sis_watcher.core.logs import register_secret
 
 CREDENTIAL_NAME = "smtp-password"

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from sis_watcher import __version__
-from sis_watcher.config.settings import WebhookSettings
+from sis_watcher.config.alerting import WebhookSettings
 from sis_watcher.core.logs import register_secret
 
 BODY_EXCERPT_CHARS = 200

@@ -1,9 +1,10 @@
 """
 Faults on demand: which request misbehaves, and how.
 
-A `Fault` matches requests by method and path regex and fires either for the next `count`
-matching requests, or with probability `rate` (seeded, so a run is repeatable), or both (at most
-`count` times, each with probability `rate`). The first armed fault that fires wins.
+A `Fault` matches requests (to the API host, or to the upload storage host) by method and
+path regex, and fires either for the next `count` matching requests, or with probability
+`rate` (seeded, so a run is repeatable), or both (at most `count` times, each with probability
+`rate`). The first armed fault that fires wins.
 """
 
 from __future__ import annotations
@@ -28,8 +29,13 @@ class FaultKind(StrEnum):
     SLOW = "slow"  # do the request, wait `delay_seconds`, then answer
     STUCK_INITIALIZING = "stuck_initializing"  # the created import stays `initializing` for ever
     STUCK_IMPORTING = "stuck_importing"  # the created import stays `importing` for ever
+    RESTORE_FAILS = "restore_fails"  # restore_states answers its Progress, then the job fails
     REVOKED_TOKEN = "revoked_token"  # noqa: S105 - a fault name, not a secret  # 401 "Revoked access token." with WWW-Authenticate
     PERMISSION_DENIED = "permission_denied"  # 401 or 403 (`status`) "user not authorized"
+    STALL = "stall"  # read the body, wait `delay_seconds`, then hang up without doing the request
+    UNUSABLE_FILE = "unusable_file"  # storage keeps the upload; Canvas cannot use it: "File upload failed"
+    LATE_CAPTURE = "late_capture"  # storage keeps the upload, hangs up, tells Canvas `delay_seconds` later
+    SLOW_BODY = "slow_body"  # storage waits `delay_seconds` before it reads the body, then does the request
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

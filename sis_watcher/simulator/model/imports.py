@@ -20,6 +20,7 @@ from typing import Any
 from sis_watcher.simulator.model.outcome import ProcessingOutcome, SisMessage
 from sis_watcher.simulator.model.params import CreateOptions
 from sis_watcher.simulator.model.settings import SimulatorSettings
+from sis_watcher.simulator.model.statistics import StateChanges
 
 NOT_COMPLETED = ("initializing", "created", "importing", "cleanup_batch")
 RUNNING = ("importing", "cleanup_batch")
@@ -66,6 +67,7 @@ class ImportRow:
     errors_ready_mono: float | None = None
     diffed_against_import_id: int | None = None
     diffing_threshold_exceeded: bool = False
+    roll_back: StateChanges | None = None  # its roll-back rows, once finished (`model.restore`)
 
     def touch(self, state: str | None = None) -> None:
         """Set a new state (if given) and `updated_at`."""

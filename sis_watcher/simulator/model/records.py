@@ -1,4 +1,4 @@
-"""What the simulator saw: every request, upload and storage download, kept for assertions."""
+"""What the simulator saw: every request, upload, storage upload and download, kept for assertions."""
 
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ class MemberRecord:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReceivedUpload:
     """
-    One created import and the body that created it.
+    One import that got its file, and that file.
 
-    `members` is empty until the import has been processed (`processed` turns true).
+    A direct create is recorded when it arrives; a `pre_attachment` import (`method`) when its
+    file is attached, so an orphan aborted before that never appears here. `members` is empty
+    until the import has been processed (`processed` turns true).
     """
 
     import_id: int
@@ -36,6 +38,7 @@ class ReceivedUpload:
     file_name: str
     members: tuple[MemberRecord, ...] = ()
     processed: bool = False
+    method: str = "direct"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +64,26 @@ class DownloadRecord:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StorageUploadRecord:
+    """
+    One POST to the upload storage host (`pre_attachment`), whatever its answer.
+
+    `authorization_sent` is a token leak: storage is not Canvas. `stored` says the file was
+    kept; `reason` why it was refused, if it was.
+    """
+
+    import_id: int | None
+    style: str | None
+    status: int | None
+    authorization_sent: bool
+    stored: bool
+    sha256: str | None
+    size: int
+    reason: str | None
+    at: datetime
+
+
 def as_json(record: object) -> dict[str, Any]:
     """Return a record as JSON-ready data (times as ISO strings)."""
     data: dict[str, Any] = asdict(record)  # type: ignore[call-overload]
@@ -78,6 +101,7 @@ class Recorder:
     requests: list[RequestRecord] = field(default_factory=list)
     uploads: dict[int, ReceivedUpload] = field(default_factory=dict)
     downloads: list[DownloadRecord] = field(default_factory=list)
+    storage_uploads: list[StorageUploadRecord] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -100,6 +124,10 @@ class Recorder:
         with self.lock:
             self.downloads.append(record)
 
+    def add_storage_upload(self, record: StorageUploadRecord) -> None:
+        with self.lock:
+            self.storage_uploads.append(record)
+
     def add_upload(self, record: ReceivedUpload) -> None:
         with self.lock:
             self.uploads[record.import_id] = record
@@ -117,4 +145,5 @@ class Recorder:
             self.requests.clear()
             self.uploads.clear()
             self.downloads.clear()
+            self.storage_uploads.clear()
             self.max_in_flight = self.in_flight

@@ -39,6 +39,19 @@ class SimulatorSettings:
     fault_seed: int = 0
     rate_limit_high_water: float = 600.0
     rate_limit_outflow_per_second: float = 10.0
+    # pre_attachment uploads (docs/canvas.md §A1): false is an older Canvas whose create answer
+    # has no `pre_attachment`; `upload_style` "inst_fs" (201, Canvas told by storage) or "s3"
+    # (303 to create_success); how long an upload's JWT or S3 policy is accepted.
+    pre_attachment_supported: bool = True
+    upload_style: str = "inst_fs"
+    upload_jwt_seconds: float = 600.0
+    upload_policy_seconds: float = 1800.0
+    upload_host: str | None = None  # the host upload URLs name (off loopback: a remote storage host)
+    restore_data_days: float = 30.0  # docs/canvas.md §A2: roll-back rows older than this are expired
+    restore_pickup_delay_seconds: float = 0.05  # a restore job waits this long `queued`, then runs
+    restore_seconds: float = 0.1  # and runs this long (`completion` 50.0 half-way)
+    restore_save_delay_seconds: float = 0.05  # Progress `completed` this long before the import is saved
+    sis_diffing_max_skip: int = 5  # docs/canvas.md §A4: Canvas's `Setting.get("sis_diffing_max_skip")`
 
 
 REALISTIC = SimulatorSettings(

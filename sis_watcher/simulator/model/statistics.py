@@ -116,16 +116,23 @@ def channel_state(user_state: str) -> str:
 
 @dataclass(slots=True)
 class StateChanges:
-    """The roll-back rows of one import, counted by (model, statistic)."""
+    """
+    The roll-back rows of one import, counted by (model, statistic).
+
+    `roll_back` counts the same rows by (model, new state, written by batch-mode cleanup): what
+    a later `restore_states` filters on (`model.restore`, docs/canvas.md §A2).
+    """
 
     rows: int = 0
     tally: Counter[tuple[str, str]] = field(default_factory=Counter)
+    roll_back: Counter[tuple[str, str, bool]] = field(default_factory=Counter)
 
-    def add(self, model: str, previous: str | None, new: str) -> None:
+    def add(self, model: str, previous: str | None, new: str, *, batch_mode: bool = False) -> None:
         """Count one object's move from `previous` (None: did not exist) to `new`."""
         if previous == new:
             return
         self.rows += 1
+        self.roll_back[model, new, batch_mode] += 1
         if new in ACTIVE_STATES.get(model, frozenset({"active"})):
             if previous in NEVER_EXISTED:
                 self.tally[model, "created"] += 1

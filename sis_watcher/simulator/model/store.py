@@ -215,7 +215,7 @@ class SisStore:
                 new = drop_state if kind == "enrollment" else "deleted"
                 for key, item in self.items_of(kind).items():
                     if item.active and item.term in terms and item.batch_id != batch_id and item.state != new:
-                        counted.add(MODELS[kind], item.state, new)
+                        counted.add(MODELS[kind], item.state, new, batch_mode=True)
                         item.state = new
                         self.states[kind, key] = new
 
@@ -223,6 +223,11 @@ class SisStore:
         """Return the import's `data.statistics` and forget its count (docs/canvas.md §A3)."""
         with self.lock:
             return self.changed.pop(batch_id, StateChanges()).statistics()
+
+    def take_changes(self, batch_id: int) -> StateChanges:
+        """Return the import's state changes (its roll-back rows, counted) and forget them here."""
+        with self.lock:
+            return self.changed.pop(batch_id, StateChanges())
 
     def forget(self, batch_id: int) -> None:
         """Drop the count of an import that ends without statistics."""

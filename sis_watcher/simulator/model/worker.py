@@ -17,9 +17,11 @@ from sis_watcher.simulator.model.imports import ImportQueue, ImportRow
 from sis_watcher.simulator.model.outcome import ProcessingOutcome, SisMessage
 from sis_watcher.simulator.model.processing import Cancelled, process_upload
 from sis_watcher.simulator.model.records import MemberRecord, Recorder
+from sis_watcher.simulator.model.statistics import StateChanges
 from sis_watcher.simulator.model.store import BATCH_MODE_KINDS, SisStore
 
 IMPORTED_STATES = ("imported", "imported_with_messages")
+REMASTER_REQUIRED = "Too many consecutive batches exceeded the change threshold. A remaster is required."
 # `batch_mode_enrollment_drop_status` -> the state a dropped enrollment takes (the last-completed
 # rule of `deleted_last_completed` is not simulated: such enrollments are deleted)
 DROP_STATES = {"deleted": "deleted", "inactive": "inactive", "completed": "completed"}
@@ -67,6 +69,11 @@ class ImportProcessor:
         """Read the upload, let the simulated time pass, then finish the import."""
         queue = self.queue
         settings = queue.settings
+        if self.remaster_required(row):
+            with queue.cond:
+                self.fail_for_remaster(row)
+                queue.cond.notify_all()
+            return
         try:
             outcome = process_upload(
                 row.body,
@@ -141,7 +148,9 @@ class ImportProcessor:
         counts["error_count"], counts["warning_count"] = errors, warnings
         row.data["counts"] = counts
         if counted:
-            row.data["statistics"] = self.store.statistics(row.id)
+            changes = self.store.take_changes(row.id)
+            row.data["statistics"] = changes.statistics()
+            row.roll_back = changes
         else:
             self.store.forget(row.id)
         row.ended_at = datetime.now(UTC)
@@ -217,6 +226,47 @@ class ImportProcessor:
             return "Diffing not performed because difference row count exceeded threshold"
         row.diffed_against_import_id = previous.id
         return None
+
+    def remaster_required(self, row: ImportRow) -> bool:
+        """
+        Canvas's rule against skipping diffing for ever (docs/canvas.md §A4, `generate_diff`).
+
+        The base is the latest succeeded import of the data set that was a remaster or made a
+        diff, else the earliest succeeded one; more than `sis_diffing_max_skip` succeeded
+        imports over the threshold since the base fail this one. A remaster never fails here.
+        """
+        identifier = row.options.diffing_data_set_identifier
+        if identifier is None or row.options.diffing_remaster:
+            return False
+        succeeded = sorted(
+            (
+                other
+                for other in self.queue.all()
+                if other.id < row.id
+                and other.options.diffing_data_set_identifier == identifier
+                and other.workflow_state in IMPORTED_STATES
+            ),
+            key=lambda other: other.id,
+        )
+        if not succeeded:
+            return False
+        bases = [
+            other for other in succeeded if other.options.diffing_remaster or other.diffed_against_import_id
+        ]
+        base = bases[-1] if bases else succeeded[0]
+        skipped = sum(1 for other in succeeded if other.id > base.id and other.diffing_threshold_exceeded)
+        return skipped > self.queue.settings.sis_diffing_max_skip
+
+    def fail_for_remaster(self, row: ImportRow) -> None:
+        """End the import as Canvas does when a remaster is required (docs/canvas.md §A4); under `cond`."""
+        row.messages = [SisMessage(file=None, message=REMASTER_REQUIRED, failure=True)]
+        row.data["counts"] = {"error_count": 1, "warning_count": 0}
+        row.data["statistics"] = StateChanges().statistics()
+        row.ended_at = datetime.now(UTC)
+        row.touch("failed_with_messages")
+        self.write_errors_file(row)
+        row.errors_attachment_id = next(self.queue.attachment_ids)
+        row.errors_ready_mono = self.queue.monotonic() + self.queue.settings.errors_attachment_delay_seconds
 
     def write_errors_file(self, row: ImportRow) -> None:
         """Write `sis_errors_attachment_<id>.csv` (header `sis_import_id,file,message,row`, §2.5)."""

@@ -14,8 +14,10 @@ from urllib.parse import urlencode
 
 from sis_watcher.simulator.http.server import Reply, Request, json_reply
 from sis_watcher.simulator.model.imports import ALL_STATES, RUNNING, ImportQueue, ImportRow
+from sis_watcher.simulator.model.restore import Restores
 from sis_watcher.simulator.model.settings import SimulatorSettings
 from sis_watcher.simulator.model.shapes import Context, account_json, error_json, import_json, user_json
+from sis_watcher.simulator.routes import progress
 from sis_watcher.simulator.routes.create import Creator
 
 NOT_FOUND = {"errors": [{"message": "The specified resource does not exist."}]}
@@ -49,6 +51,7 @@ class Api:
     queue: ImportQueue
     creator: Creator
     api_url: str
+    restores: Restores
 
     def context(self) -> Context:
         return Context(api_url=self.api_url, settings=self.settings, now=self.queue.monotonic())
@@ -58,6 +61,8 @@ class Api:
         path = request.path.removesuffix(".json")  # docs/canvas.md §1: `.json` is accepted
         if path == "/api/v1/users/self" and request.method == "GET":
             return json_reply(200, user_json(self.settings))
+        if path.startswith(progress.PREFIX):
+            return progress.show(request, self.restores, api_url=self.api_url)
         match = ACCOUNT.match(path)
         if match is None:
             return not_found()
@@ -105,12 +110,20 @@ class Api:
             return json_reply(200, {"aborted": True})
         if len(parts) < 2 or not parts[1].isdigit():
             return not_found()
-        import_id = int(parts[1])
-        action = (tuple(parts[2:]), method)
+        return self.one_import(request, int(parts[1]), tuple(parts[2:]), stuck=stuck)
+
+    def one_import(
+        self, request: Request, import_id: int, rest: tuple[str, ...], *, stuck: str | None
+    ) -> Reply:
+        """The routes of one import: show, abort, restore_states, errors."""
+        action = (rest, request.method)
         if action == ((), "GET"):
             row = self.queue.get(import_id)
         elif action == (("abort",), "PUT"):
             row = self.queue.abort(import_id)  # docs/canvas.md §1.5: a final import is a 404
+        elif action == (("restore_states",), "PUT"):
+            fail = stuck == "restore_failed"  # the `restore_fails` fault
+            return progress.restore_states(request, self.restores, import_id, api_url=self.api_url, fail=fail)
         elif action == (("errors",), "GET"):
             found = self.queue.get(import_id)
             return self.errors(request, [found]) if found else not_found()

@@ -8,6 +8,7 @@ recorded, never faulted, and never reveals the token.
     GET    /__simulator__/uploads     every created import's body record (sha256, params, members)
     GET    /__simulator__/requests    every API request (method, path, status, times, fault)
     GET    /__simulator__/downloads   every storage-host request, with `authorization_sent`
+    GET    /__simulator__/storage_uploads   every pre_attachment upload to storage, with `authorization_sent`
     GET    /__simulator__/imports     every import as Canvas shows it
     GET    /__simulator__/faults      the armed faults
     POST   /__simulator__/faults      arm one fault (JSON fields of `Fault`) -> {"id": N}
@@ -25,7 +26,13 @@ from typing import Any, Protocol
 from sis_watcher.simulator.http.bodies import CHUNK, BadBody
 from sis_watcher.simulator.http.server import Reply, Request, json_reply
 from sis_watcher.simulator.model.faults import Fault, FaultPlan
-from sis_watcher.simulator.model.records import DownloadRecord, ReceivedUpload, RequestRecord, as_json
+from sis_watcher.simulator.model.records import (
+    DownloadRecord,
+    ReceivedUpload,
+    RequestRecord,
+    StorageUploadRecord,
+    as_json,
+)
 
 PREFIX = "/__simulator__/"
 
@@ -41,6 +48,8 @@ class Controls(Protocol):
     def requests(self) -> list[RequestRecord]: ...
     @property
     def downloads(self) -> list[DownloadRecord]: ...
+    @property
+    def storage_uploads(self) -> list[StorageUploadRecord]: ...
     @property
     def imports(self) -> list[dict[str, Any]]: ...
     def state(self) -> dict[str, Any]: ...
@@ -81,6 +90,7 @@ def dispatch(simulator: Controls, request: Request) -> Reply:  # noqa: PLR0911 -
         "uploads": lambda: [as_json(record) for record in simulator.uploads],
         "requests": lambda: [as_json(record) for record in simulator.requests],
         "downloads": lambda: [as_json(record) for record in simulator.downloads],
+        "storage_uploads": lambda: [as_json(record) for record in simulator.storage_uploads],
         "imports": lambda: simulator.imports,
         "faults": simulator.faults.snapshot,
     }

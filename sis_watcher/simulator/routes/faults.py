@@ -15,6 +15,7 @@ REFUSALS = frozenset(
         FaultKind.DROP,
         FaultKind.REVOKED_TOKEN,
         FaultKind.PERMISSION_DENIED,
+        FaultKind.STALL,
     }
 )
 
@@ -31,7 +32,7 @@ def retry_after(fault: Fault) -> tuple[tuple[str, str], ...]:
 def answer_fault(fault: Fault) -> Reply:  # noqa: PLR0911 - one answer per kind
     """Return the reply for a fired fault (DROP kinds hang up without an answer)."""
     kind = fault.kind
-    if kind in (FaultKind.DROP, FaultKind.DROP_AFTER_UPLOAD):
+    if kind in (FaultKind.DROP, FaultKind.DROP_AFTER_UPLOAD, FaultKind.STALL):
         return Reply(hang_up=True)
     if kind is FaultKind.THROTTLE_403:
         # docs/canvas.md §4.2: plain text, no Retry-After, no X-Request-Cost

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -231,3 +232,26 @@ class TestMultisets:
         assert Wait((9,)) == decide(
             imports, members=[("users.csv", 10)], user_id=None, known_import_ids=set()
         )
+
+
+class TestStaleInitializing:
+    NOW = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
+
+    @pytest.mark.parametrize(
+        ("created_at", "waited_for"),
+        [
+            ("2026-12-02T01:52:30+00:00", False),  # 7.5 minutes: past 2 minutes plus the 5 of skew
+            ("2026-12-02T01:53:30+00:00", True),  # 6.5 minutes: may be a fresh direct create, clocks apart
+            ("not a time", True),
+            ("2026-12-02T01:00:00", True),  # no zone: cannot be compared, waited for
+        ],
+    )
+    def test_only_a_recent_initializing_import_is_waited_for(self, created_at, waited_for):
+        """An `initializing` import older than STALE_INITIALIZING and the clock margin is not our direct POST's."""
+        imports = [{"id": 9, "workflow_state": "initializing", "created_at": created_at}]
+
+        decision = decide(
+            imports, members=[("users.csv", 10)], user_id=None, known_import_ids=set(), now=self.NOW
+        )
+
+        assert (Wait((9,)) if waited_for else Absent(looked_at=1)) == decision

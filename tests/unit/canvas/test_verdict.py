@@ -45,17 +45,18 @@ class TestTerminal:
             ("aborted", True),
             ("partially_restored", True),
             ("restored", True),
+            ("restore_failed", True),
             (None, False),
             ("", False),
         ],
     )
     def test_every_workflow_state(self, state, expected):
-        """Each of Canvas's 12 states is terminal or not exactly as the reference says."""
+        """Each of Canvas's 13 states is terminal or not exactly as the reference says (addendum §A2)."""
         assert expected == is_terminal(state)
 
     def test_terminal_set(self):
-        """The terminal set is the seven final states."""
-        assert len(TERMINAL_STATES) == 7
+        """The terminal set is the eight final states (`restore_failed` among them, addendum §A7)."""
+        assert len(TERMINAL_STATES) == 8
 
 
 class TestJudge:

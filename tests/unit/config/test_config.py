@@ -10,12 +10,11 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from sis_watcher.config.alerting import AlertSettings, EmailSettings, WebhookSettings
 from sis_watcher.config.load import load, parse
 from sis_watcher.config.settings import (
-    AlertSettings,
     CanvasSettings,
     Config,
-    EmailSettings,
     GuardSettings,
     ImportOptions,
     IntakeSettings,
@@ -26,7 +25,6 @@ from sis_watcher.config.settings import (
     RetentionSettings,
     RetrySettings,
     ValidationSettings,
-    WebhookSettings,
 )
 from sis_watcher.core.errors import ConfigError
 from sis_watcher.core.urls import is_loopback_host

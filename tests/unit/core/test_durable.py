@@ -349,3 +349,29 @@ class TestRemoveTempFiles:
 
         assert remove_temp_files(tmp_path) == []
         assert temp_files(tmp_path) == []
+
+
+class TestSnapshotWrites:
+    """`durable=False`: whole for readers, but nothing waits on the disk (the status file)."""
+
+    def test_a_snapshot_write_replaces_the_file_whole_without_any_fsync(self, tmp_path, monkeypatch):
+        target = tmp_path / "status.json"
+        target.write_text("old")
+        synced: list[int] = []
+        monkeypatch.setattr(os, "fsync", synced.append)
+        atomic_write_json(target, {"activity": "idle"}, durable=False)
+        assert {"activity": "idle"} == json.loads(target.read_text())
+        assert [] == synced
+        assert ["status.json"] == names(tmp_path)
+
+    def test_a_durable_write_syncs_the_file_and_its_folder(self, tmp_path, monkeypatch):
+        synced: list[int] = []
+        real_fsync = os.fsync
+
+        def counting(descriptor: int) -> None:
+            synced.append(descriptor)
+            real_fsync(descriptor)
+
+        monkeypatch.setattr(os, "fsync", counting)
+        atomic_write_json(tmp_path / "manifest.json", {"state": "queued"})
+        assert 2 == len(synced)

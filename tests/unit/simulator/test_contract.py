@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
+from typing import Any
 
 import httpx
 
-from unit.simulator.helpers import Target
+from unit.simulator.helpers import Target, zip_bytes
 
 NOT_FOUND = {"errors": [{"message": "The specified resource does not exist."}]}
 CONTRACT_USER = b"user_id,login_id,first_name,last_name,status\nsis_watcher_contract,sis_watcher_contract,Contract,Test,active\n"
@@ -197,3 +199,149 @@ def test_simulator_target_is_loopback(canvas_target: Target) -> None:
     assert_loopback(canvas_target)
 
     assert canvas_target.name in ("simulator", "canvas")
+
+
+PROGRESS_FIELDS = [
+    "id",
+    "context_id",
+    "context_type",
+    "user_id",
+    "tag",
+    "completion",
+    "workflow_state",
+    "created_at",
+    "updated_at",
+    "message",
+    "url",
+]
+
+
+def contract_import(target: Target, client: httpx.Client) -> dict[str, Any]:
+    """Create the contract user's import and return its final JSON."""
+    created = client.post(target.imports_path(), params={"extension": "csv"}, content=CONTRACT_USER)
+    assert created.status_code == 200, created.text
+    return target.wait_final(client, created.json()["id"])
+
+
+def test_restore_states_answers_a_progress_followed_to_its_end(canvas_target: Target) -> None:
+    """restore_states answers a Progress (float completion, `url`, no user) that ends `completed`; the import `restored` (§A2)."""
+    with canvas_target.client() as client:
+        final = contract_import(canvas_target, client)
+        response = client.put(canvas_target.imports_path(f"/{final['id']}/restore_states"))
+        assert response.status_code == 200, response.text
+        started = response.json()
+        seen = [started]
+        deadline = time.monotonic() + (10 if canvas_target.simulator else 600)
+        while seen[-1]["workflow_state"] not in ("completed", "failed") and time.monotonic() < deadline:
+            time.sleep(0.02 if canvas_target.simulator else 5)
+            seen.append(client.get(f"/api/v1/progress/{started['id']}").json())
+        restored = client.get(canvas_target.imports_path(f"/{final['id']}")).json()
+        while restored["workflow_state"] == "restoring" and time.monotonic() < deadline:  # saved just after
+            time.sleep(0.02 if canvas_target.simulator else 1)
+            restored = client.get(canvas_target.imports_path(f"/{final['id']}")).json()
+
+    assert PROGRESS_FIELDS == [name for name in started if name != "results"]
+    assert ("SisBatch", final["id"], "sis_batch_state_restore") == (
+        started["context_type"],
+        started["context_id"],
+        started["tag"],
+    )
+    assert started["user_id"] is None
+    assert started["url"].endswith(f"/api/v1/progress/{started['id']}")
+    assert all(isinstance(item["completion"], float) for item in seen)
+    assert "completed" == seen[-1]["workflow_state"]
+    assert 100.0 == seen[-1]["completion"]
+    assert "restored" == restored["workflow_state"]
+    assert isinstance(restored["data"]["statistics"]["Pseudonym"]["restored"], int)
+
+
+def test_restore_states_refuses_both_flags_and_unknown_imports(canvas_target: Target) -> None:
+    """Both undelete_only and unconclude_only is a 400 `{"message"}`; an unknown import or Progress a 404."""
+    with canvas_target.client() as client:
+        listed = client.get(canvas_target.imports_path()).json()["sis_imports"]
+        import_id = listed[0]["id"] if listed else contract_import(canvas_target, client)["id"]
+        both = client.put(
+            canvas_target.imports_path(f"/{import_id}/restore_states"),
+            params={"undelete_only": "true", "unconclude_only": "true"},
+        )
+        unknown = client.put(canvas_target.imports_path("/987654321987/restore_states"))
+        no_progress = client.get("/api/v1/progress/987654321987")
+
+    assert (400, {"message": "cannot set both undelete_only and unconclude_only"}) == (
+        both.status_code,
+        both.json(),
+    )
+    assert 404 == unknown.status_code
+    assert 404 == no_progress.status_code
+
+
+def test_create_with_pre_attachment_answers_an_initializing_import_and_its_preflight(
+    canvas_target: Target,
+) -> None:
+    """A create with `pre_attachment[name]`/`[size]` waits `initializing` and answers the upload's preflight (§A1)."""
+    query = {
+        "import_type": "instructure_csv",
+        "pre_attachment[name]": "sis_watcher_contract.zip",
+        "pre_attachment[size]": "1234",
+    }
+    with canvas_target.client() as client:
+        response = client.post(canvas_target.imports_path(), params=query)
+        body = response.json()
+        aborted = client.put(canvas_target.imports_path(f"/{body['id']}/abort"))  # no orphan left behind
+
+    assert response.status_code == 200
+    assert body["workflow_state"] == "initializing"
+    assert body["progress"] == 0
+    assert body["started_at"] is None
+    assert "csv_attachments" not in body
+    preflight = body["pre_attachment"]
+    assert isinstance(preflight["upload_url"], str)
+    assert isinstance(preflight["upload_params"], dict)
+    assert preflight.get("file_param", "file") == "file"
+    assert aborted.status_code == 200
+    assert aborted.json()["workflow_state"] == "aborted"
+
+
+def test_attachment_and_pre_attachment_together_are_400(canvas_target: Target) -> None:
+    """A multipart file and `pre_attachment` in one create are refused with Canvas's message (§A1)."""
+    with canvas_target.client() as client:
+        response = client.post(
+            canvas_target.imports_path(),
+            params={"import_type": "instructure_csv", "pre_attachment[name]": "x.zip"},
+            files={"attachment": ("users.csv", CONTRACT_USER)},
+        )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": True,
+        "error_message": "Cannot specify both attachment and pre_attachment",
+    }
+
+
+def test_a_pre_attachment_upload_runs_to_imported(canvas_target: Target) -> None:
+    """The whole flow: create, multipart POST to storage without the token, the 3xx confirmation if any, imported."""
+    content = zip_bytes({"users.csv": CONTRACT_USER})
+    query = {
+        "import_type": "instructure_csv",
+        "pre_attachment[name]": "sis_watcher_contract.zip",
+        "pre_attachment[size]": str(len(content)),
+    }
+    with canvas_target.client() as client:
+        created = client.post(canvas_target.imports_path(), params=query).json()
+        preflight = created["pre_attachment"]
+        with httpx.Client(timeout=60) as storage:  # no Authorization: storage is not Canvas
+            stored = storage.post(
+                preflight["upload_url"],
+                data=preflight["upload_params"],
+                files={preflight.get("file_param", "file"): ("sis_watcher_contract.zip", content)},
+            )
+        if stored.is_redirect:
+            confirmed = client.get(stored.headers["Location"])
+            assert confirmed.status_code == 200
+            again = client.get(stored.headers["Location"])
+            assert (again.status_code, again.content) == (400, b"")
+        final = canvas_target.wait_final(client, created["id"])
+
+    assert stored.status_code in (201, 301, 302, 303)
+    assert final["workflow_state"] == "imported"
+    assert final["data"]["counts"]["users"] == 1

@@ -21,7 +21,7 @@ from sis_watcher.batch.manifest import (
     UploadRecord,
     ValidationRecord,
 )
-from sis_watcher.config.settings import AlertSettings
+from sis_watcher.config.alerting import AlertSettings
 from sis_watcher.ops.alerts.dispatch import Alerter
 
 from loopback_servers import Webhook, self_signed

@@ -11,7 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sis_watcher.batch.manifest import BatchState, CanvasRecord, HistoryEntry, Manifest, Outcome, UploadRecord
-from sis_watcher.ops.metrics import Metrics, MetricsServer
+from sis_watcher.ops.metrics import Metrics
+from sis_watcher.ops.metrics_server import MetricsServer
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 

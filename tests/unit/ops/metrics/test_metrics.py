@@ -9,7 +9,8 @@ import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from sis_watcher.batch.manifest import BatchState, Manifest
-from sis_watcher.ops.metrics import Metrics, MetricsServer, import_seconds
+from sis_watcher.ops.metrics import Metrics, import_seconds
+from sis_watcher.ops.metrics_server import MetricsServer
 
 from unit.ops.metrics.conftest import NOW, filed
 
@@ -201,6 +202,20 @@ def test_held_batches_are_gauged_and_counted_once_per_attempt(served):
     assert 1 == served.sample("sis_watcher_held_batches")
     assert 3 == served.sample("sis_watcher_batches_held_total")
     assert (200, {"status": "ok"}) == served.health()
+
+
+def test_filed_held_batches_are_forgotten(served):
+    """What counts held attempts once stays flat: a filed batch leaves nothing behind (issue 14)."""
+    metrics = served.metrics
+    for number in range(500):
+        manifest = held(f"b{number}")
+        metrics.batch_held(manifest)
+        metrics.batch_held(manifest)
+        metrics.batch_filed(manifest, DONE)
+
+    assert metrics.held_counted == {}
+    assert 500 == served.sample("sis_watcher_batches_held_total")
+    assert 0 == served.sample("sis_watcher_held_batches")
 
 
 def test_unknown_paths_are_not_found_and_queries_are_ignored(served):

@@ -1,0 +1,1 @@
+"""Deliberate pauses of uploads: a person's `pause`, and `schedule.blackout` windows."""

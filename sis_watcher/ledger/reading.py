@@ -61,6 +61,28 @@ class Source:
                 stream.readline()
             yield (line.rstrip(b"\r\n") for line in stream)
 
+    @contextmanager
+    def line_blocks(self) -> Iterator[Iterator[list[bytes]]]:
+        """
+        Yield the raw data lines as `lines()` does, a few megabytes of whole lines at a time.
+
+        One `split` a block instead of a Python step a line: the preview's fast path reads 2M
+        lines a night this way.
+        """
+
+        def blocks(stream: IO[bytes]) -> Iterator[list[bytes]]:
+            while block := stream.read(BLOCK):
+                block += stream.readline()  # whole lines only
+                lines = block.split(b"\n")
+                if block.endswith(b"\n"):
+                    lines.pop()  # the empty piece after the last line end
+                yield [line.rstrip(b"\r") for line in lines] if b"\r" in block else lines
+
+        with self.opener() as stream:
+            for _ in range(self.header_lines):
+                stream.readline()
+            yield blocks(stream)
+
     def is_line_safe(self) -> bool:
         """Return True when every record is one line: no line holds an odd number of quotes."""
         with self.opener() as stream:

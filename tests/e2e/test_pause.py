@@ -221,3 +221,36 @@ class TestBlackout:
         [batch] = tree.batches("done")
         uploaded = datetime.fromisoformat(tree.manifest(batch)["upload"]["started_at"])
         assert uploaded >= ends
+
+
+class TestPauseSurvivesSigkill:
+    def test_a_pause_survives_sigkill_twice_and_resume_sends_the_waiting_batch_exactly_once(
+        self, tree, canvas, service
+    ):
+        """kill -9 while a batch waits for the pause, and again right after the restart: still paused, one upload."""
+        config = tree.write_config(canvas.url)
+        command_ok(tree, "pause", "-c", str(config), "--reason", "term rollover")
+        first = service(config)
+        drop_file(tree.drop, "users.csv", USERS_CSV)
+        first.wait_for_event("batch.waiting_for_resume")
+        first.signal(9)
+        assert -9 == first.wait()
+
+        second = service(config)
+        second.wait_for_event("uploads.paused_by_operator")
+        second.signal(9)  # as soon as it has read the pause again
+        assert -9 == second.wait()
+        [waiting] = tree.batches("queue")
+        assert "zipped" == manifest_state(waiting)
+        assert [] == canvas.uploads
+
+        third = service(config)
+        third.wait_for_event("batch.waiting_for_resume")
+        assert [] == canvas.uploads
+        assert "paused" == status_json(config, tree)["daemon"]["state"]
+        command_ok(tree, "resume", "-c", str(config))
+        wait_until(lambda: tree.batches("done"), timeout=30, what="the waiting batch filed under done/")
+        assert [waiting.name] == [batch.name for batch in tree.batches("done")]
+        assert 1 == len(canvas.uploads)
+        assert [] == tree.batches("queue")
+        assert 0 == third.stop()

@@ -11,14 +11,13 @@ killed before removing it) is stale and removed: a decision takes effect once.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from sis_watcher.batch.folder import Batch
 from sis_watcher.batch.manifest import BatchState, HoldRecord
-from sis_watcher.core.durable import atomic_write_json
+from sis_watcher.core.durable import DocumentUnreadable, atomic_write_json, read_json_document
 
 DECISION_NAME = ".decision.json"
 DISCARD_REASON = "discarded by operator"
@@ -43,8 +42,8 @@ def leave_decision(batch_dir: Path, decision: Decision) -> None:
 def read_decision(batch_dir: Path) -> Decision | None:
     """Return the decision left beside the batch, or None (also for one that cannot be read)."""
     try:
-        document = json.loads((batch_dir / DECISION_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        document = read_json_document(batch_dir / DECISION_NAME)
+    except (OSError, DocumentUnreadable):
         return None
     if not isinstance(document, dict) or document.get("choice") not in ("approve", "discard"):
         return None

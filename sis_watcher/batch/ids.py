@@ -29,6 +29,11 @@ def new_batch_id(moment: datetime) -> str:
 BATCH_FOLDER = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}(?:\.\d+)?")
 
 
+def names_a_folder(batch_id: str) -> bool:
+    """True when `batch_id` can name a folder directly inside a batch root (no path, not hidden)."""
+    return bool(batch_id) and "/" not in batch_id and not batch_id.startswith(".")
+
+
 def batch_folders(root: Path) -> list[Path]:
     """
     Return the batch folders directly in `root`, sorted by id (oldest first).

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sis_watcher.batch.filing import NOT_FILED
+from sis_watcher.batch.ids import names_a_folder
 from sis_watcher.batch.manifest import (
     BatchState,
     CanvasRecord,
@@ -66,7 +67,7 @@ def retry_batch(
     folders: FolderSettings, batch_id: str, *, force: bool, now: datetime, remaster: bool = False
 ) -> Path:
     """Move `failed/<batch_id>` back to the queue (`remaster`: sent as a remaster); return its new folder."""
-    if not batch_id or "/" in batch_id or batch_id.startswith("."):
+    if not names_a_folder(batch_id):
         raise RetryRefused(f"{batch_id!r} is not a batch id")
     source = folders.failed / batch_id
     if not source.is_dir():

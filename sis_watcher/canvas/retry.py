@@ -99,3 +99,30 @@ def call_with_retries(
         if stopping.is_set():
             raise Stopping("shutdown during a retried call") from error
         raise
+
+
+class OutcomeUnknown(Exception):
+    """A request may have reached its host, but the answer was lost: not to be sent again by itself."""
+
+    def __init__(self, error: CanvasUnavailable) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def until_it_may_have_arrived(function: Callable[[], T]) -> Callable[[], T]:
+    """
+    Wrap `function` for `call_with_retries`: retried while its request provably did not arrive.
+
+    A `CanvasUnavailable` whose request may have arrived becomes `OutcomeUnknown`, which
+    `call_with_retries` does not retry, for a request that must not be sent twice blindly.
+    """
+
+    def call() -> T:
+        try:
+            return function()
+        except CanvasUnavailable as error:
+            if error.request_may_have_arrived:
+                raise OutcomeUnknown(error) from error
+            raise
+
+    return call

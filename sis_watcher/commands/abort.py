@@ -34,7 +34,7 @@ from typing import Any, TextIO, TypeVar
 
 from sis_watcher.batch.filing import file_away
 from sis_watcher.batch.folder import Batch
-from sis_watcher.batch.ids import batch_folders
+from sis_watcher.batch.ids import batch_folders, names_a_folder
 from sis_watcher.batch.lock import FolderLock
 from sis_watcher.batch.manifest import BatchState, Manifest, ManifestUnreadable, load_manifest
 from sis_watcher.canvas.client import CanvasClient
@@ -65,7 +65,7 @@ WAIT_STEP_SECONDS = 0.1
 def in_flight_problem(config: Config, batch_id: str) -> str | int:
     """Return why `batch_id` has no import in flight to abort, or the import id when it has one."""
     folder = config.folders.queue / batch_id
-    if not batch_id or "/" in batch_id or batch_id.startswith("."):
+    if not names_a_folder(batch_id):
         return f"{batch_id!r} is not a batch id"
     try:
         manifest = load_manifest(folder)

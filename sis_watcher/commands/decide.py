@@ -20,7 +20,7 @@ from sis_watcher.batch.decisions import DECISION_NAME, Choice, Decision, carry_o
 from sis_watcher.batch.filing import file_away
 from sis_watcher.batch.folder import Batch
 from sis_watcher.batch.lock import FolderLock
-from sis_watcher.batch.manifest import BatchState, ManifestUnreadable, load_manifest
+from sis_watcher.batch.manifest import BatchState, Manifest, ManifestUnreadable, load_manifest
 from sis_watcher.config.settings import Config
 from sis_watcher.core.clock import Clock, SystemClock, isoformat
 from sis_watcher.core.errors import LockHeld
@@ -41,6 +41,19 @@ def who() -> str:
     return name
 
 
+def held_manifest(queue: Path, batch_id: str, *, verb: str, err: TextIO) -> Manifest | None:
+    """Return the manifest of the held batch `batch_id`, or None after saying why it is not one."""
+    try:
+        manifest = load_manifest(queue / batch_id)
+    except ManifestUnreadable:
+        print(f"sis-watcher {verb}: {batch_id} is not a batch in {queue}", file=err)
+        return None
+    if manifest.state is not BatchState.HELD:
+        print(f"sis-watcher {verb}: {batch_id} is not held (it is {manifest.state.value})", file=err)
+        return None
+    return manifest
+
+
 def run_decide(
     config: Config, batch_id: str, choice: Choice, *, out: TextIO, err: TextIO, clock: Clock | None = None
 ) -> int:
@@ -49,13 +62,7 @@ def run_decide(
     verb = "approve" if choice == "approve" else "discard"
     done = "approved" if choice == "approve" else "discarded"
     batch_dir = config.folders.queue / batch_id
-    try:
-        manifest = load_manifest(batch_dir)
-    except ManifestUnreadable:
-        print(f"sis-watcher {verb}: {batch_id} is not a batch in {config.folders.queue}", file=err)
-        return EXIT_CONFIG
-    if manifest.state is not BatchState.HELD:
-        print(f"sis-watcher {verb}: {batch_id} is not held (it is {manifest.state.value})", file=err)
+    if held_manifest(config.folders.queue, batch_id, verb=verb, err=err) is None:
         return EXIT_CONFIG
     decision = Decision(choice=choice, by=who(), at=isoformat(clock.now()))
     lock = FolderLock(config.folders.queue)
@@ -64,13 +71,9 @@ def run_decide(
     except LockHeld:
         return hand_to_daemon(batch_dir, decision, verb=verb, done=done, out=out)
     try:
-        try:
-            manifest = load_manifest(batch_dir)
-        except ManifestUnreadable:  # filed by a daemon that stopped since the first look
-            print(f"sis-watcher {verb}: {batch_id} is not a batch in {config.folders.queue}", file=err)
-            return EXIT_CONFIG
-        if manifest.state is not BatchState.HELD:  # decided by a daemon that stopped since
-            print(f"sis-watcher {verb}: {batch_id} is not held (it is {manifest.state.value})", file=err)
+        # Again under the lock: a daemon that stopped since the first look may have filed or decided it.
+        manifest = held_manifest(config.folders.queue, batch_id, verb=verb, err=err)
+        if manifest is None:
             return EXIT_CONFIG
         batch = Batch(batch_dir, manifest, clock=clock)
         carry_out(batch, decision)

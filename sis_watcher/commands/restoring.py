@@ -29,7 +29,7 @@ from sis_watcher.batch.manifest import Manifest, RollbackRecord
 from sis_watcher.canvas.client import CanvasClient
 from sis_watcher.canvas.credentials import TokenSource
 from sis_watcher.canvas.restore import get_progress, restore_states
-from sis_watcher.canvas.retry import call_with_retries
+from sis_watcher.canvas.retry import OutcomeUnknown, call_with_retries, until_it_may_have_arrived
 from sis_watcher.config.settings import Config
 from sis_watcher.core.clock import SystemClock, isoformat
 from sis_watcher.core.errors import CanvasAuthProblem, CanvasUnavailable, RestoreRefused, Stopping
@@ -50,10 +50,6 @@ class RollbackFailed(Exception):
 
 class RestoreMayBeQueued(RollbackFailed):
     """An earlier request's answer never arrived: Canvas may have queued it; asking again needs --force."""
-
-
-class OutcomeUnknown(Exception):
-    """The restore request may have reached Canvas, but its answer was lost."""
 
 
 def make_client(config: Config, *, stopping: threading.Event) -> CanvasClient:
@@ -158,15 +154,10 @@ class Rollback:
         flags = dict.fromkeys(record.options, True)
 
         def attempt() -> dict[str, Any]:
-            try:
-                return restore_states(self.client, self.import_id, **flags)
-            except CanvasUnavailable as error:
-                if error.request_may_have_arrived:
-                    raise OutcomeUnknown(error.message) from None
-                raise
+            return restore_states(self.client, self.import_id, **flags)
 
         try:
-            return self.retried(attempt, "rollback")  # type: ignore[no-any-return]
+            return self.retried(until_it_may_have_arrived(attempt), "rollback")  # type: ignore[no-any-return]
         except (RestoreRefused, CanvasAuthProblem, CanvasUnavailable) as error:
             self.close(record, error.message)  # every CanvasUnavailable here never reached Canvas
             raise

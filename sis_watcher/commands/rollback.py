@@ -45,6 +45,7 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
+from sis_watcher.batch.ids import names_a_folder
 from sis_watcher.batch.lock import FolderLock
 from sis_watcher.batch.manifest import Manifest, RollbackRecord
 from sis_watcher.commands.restoring import (
@@ -75,7 +76,7 @@ PERMISSION_HINT = (
 
 def find_filed(config: Config, batch_id: str) -> tuple[Path, Manifest] | None:
     """Return the batch's folder and manifest in done/, else in failed/, else None."""
-    if not batch_id or "/" in batch_id or batch_id.startswith("."):
+    if not names_a_folder(batch_id):
         return None
     return filed_as(config.folders.done, batch_id) or filed_as(config.folders.failed, batch_id)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -23,11 +23,6 @@ import numpy.typing as npt
 from sis_watcher.ledger.store import Ledger
 
 Prints = npt.NDArray[np.int64]
-
-
-def fingerprint(prefix: bytes, cells: Iterable[str]) -> int:
-    """Return the fingerprint of a row whose type and columns are `prefix` (see `prefix_of`)."""
-    return int(fingerprints(prefix, [list(cells)])[0])
 
 
 def line_fingerprints(prefix: bytes, lines: list[bytes]) -> Prints:

@@ -53,14 +53,17 @@ def request_forget(queue: Path, batch_id: str) -> None:
     atomic_write_json(queue / REQUEST_NAME, {"batch_id": batch_id, "at": isoformat(SystemClock().now())})
 
 
-def forget_rolled_back(config: Config, *, out: TextIO) -> list[str]:
+def forget_rolled_back(
+    config: Config, *, out: TextIO, waiting: list[tuple[Path, Manifest]] | None = None
+) -> list[str]:
     """
     Rebuild the ledger without every rolled-back batch still waiting; return the ids now forgotten.
 
-    The caller holds the queue's lock. Without a ledger file there is nothing to forget: the
-    flags are only marked. Raise what `rebuild` raises (the old ledger is then as it was).
+    The caller holds the queue's lock (so `waiting`, when it already scanned done/, is current).
+    Without a ledger file there is nothing to forget: the flags are only marked. Raise what
+    `rebuild` raises (the old ledger is then as it was).
     """
-    waiting = awaiting(config.folders.done)
+    waiting = awaiting(config.folders.done) if waiting is None else waiting
     if not waiting:
         return []
     if not config.ledger_path.exists():
@@ -90,10 +93,11 @@ class RollbackForgetting:
         try:
             # Taken away before the scan: a request left meanwhile is then seen by the next tick.
             self.request.unlink(missing_ok=True)
-            if not awaiting(self.config.folders.done):
+            waiting = awaiting(self.config.folders.done)
+            if not waiting:
                 return []
             self.keeper.failed()  # the file is replaced: the next use opens the new one
-            forgotten = forget_rolled_back(self.config, out=io.StringIO())
+            forgotten = forget_rolled_back(self.config, out=io.StringIO(), waiting=waiting)
         except (LedgerUnusable, ReplayFailed, OSError, sqlite3.Error) as error:
             self.scan_at = now + RETRY_SECONDS
             log.error(

@@ -63,7 +63,9 @@ class Placer:
         return self.section_courses[section]
 
 
+RANKS = {item.name: rank for rank, item in enumerate(IMPORT_ORDER)}
+
+
 def import_rank(csv_type: str) -> int:
     """Return the type's place in Canvas's import order (courses before sections before enrollments)."""
-    names = [item.name for item in IMPORT_ORDER]
-    return names.index(csv_type) if csv_type in names else len(names)
+    return RANKS.get(csv_type, len(RANKS))

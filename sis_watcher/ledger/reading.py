@@ -16,7 +16,7 @@ import csv
 import functools
 import io
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,3 +163,14 @@ def sources_of(path: Path, *, display_name: str | None = None) -> Iterator[list[
             )
             found += [source] if source is not None else []
         yield found
+
+
+@contextmanager
+def batch_sources(folder: Path, names: Iterable[str]) -> Iterator[list[Source]]:
+    """Open every file of a batch (its names, in its folder) as typed sources, all closed on exit."""
+    with ExitStack() as stack:
+        yield [
+            source
+            for name in names
+            for source in stack.enter_context(sources_of(folder / name, display_name=name))
+        ]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import sqlite3
 import zipfile
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -33,7 +32,7 @@ from sis_watcher.core.clock import SystemClock, isoformat
 from sis_watcher.core.durable import fsync_dir
 from sis_watcher.ledger.apply import WHOLE, apply_filed, restored_changes
 from sis_watcher.ledger.preview import preview
-from sis_watcher.ledger.reading import sources_of
+from sis_watcher.ledger.reading import batch_sources
 from sis_watcher.ledger.scope import recorded_scope, scope_of
 from sis_watcher.ledger.store import Ledger, LedgerUnusable
 
@@ -75,21 +74,15 @@ def replay(ledger: Ledger, config: Config, *, out: TextIO, result: Rebuilt | Non
         except ManifestUnreadable as error:
             print(f"skipped {batch_dir.name}: {error}", file=out)
             continue
-        if awaits_forgetting(manifest) and restored_changes(manifest):
+        taken = restored_changes(manifest)
+        if awaits_forgetting(manifest) and taken:
             result.to_mark.append((batch_dir, manifest))
-        if restored_changes(manifest) == WHOLE:
+        if taken == WHOLE:
             print(f"skipped {batch_dir.name}: rolled back in Canvas", file=out)
             continue
         scope = recorded_scope(manifest.changes) or scope_of(config.import_options)
         try:
-            with ExitStack() as stack:
-                sources = [
-                    source
-                    for entry in manifest.files
-                    for source in stack.enter_context(
-                        sources_of(batch_dir / entry.name, display_name=entry.name)
-                    )
-                ]
+            with batch_sources(batch_dir, [entry.name for entry in manifest.files]) as sources:
                 preview(ledger, sources, scope=scope, batch_id=manifest.batch_id)
         except (OSError, UnicodeError, ValueError, csv.Error, zipfile.BadZipFile) as error:
             raise ReplayFailed(f"cannot read the files of {batch_dir}: {error}") from None

@@ -9,7 +9,7 @@ columns are equal exactly when these strings are.
 from __future__ import annotations
 
 from sis_watcher.ledger.fingerprints import prefix_of
-from sis_watcher.ledger.identity import RUBY_WHITESPACE, VALUE_SEPARATOR, key_of
+from sis_watcher.ledger.identity import RUBY_WHITESPACE, VALUE_SEPARATOR, is_deleted, key_of
 from sis_watcher.ledger.placement import Placer
 from sis_watcher.ledger.reading import Source
 
@@ -36,8 +36,7 @@ class Recorder:
         key = key_of(source.csv_type, values)
         if key is None:
             return None
-        status = values.get("status", "")
-        deleted = source.csv_type != "login" and status.lower().startswith("deleted")  # logins: forced active
+        deleted = source.csv_type != "login" and is_deleted(values)  # logins: forced active
         if deleted and self.skip_deletes:
             return None  # Canvas skips these rows (docs/canvas.md §1.1)
         term, course = self.placer.place(source.csv_type, values)

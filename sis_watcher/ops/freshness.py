@@ -27,6 +27,7 @@ from typing import Any
 
 from sis_watcher.batch.ids import BATCH_FOLDER
 from sis_watcher.core.clock import isoformat, parse_time
+from sis_watcher.ops.alerts.details import duration
 from sis_watcher.ops.timed_state import MAX_TIME, MIN_TIME, TimedState
 
 BATCH_ID = re.compile(r"(\d{8}T\d{6}Z)-([0-9a-f]{5})[0-9a-f]")
@@ -83,9 +84,7 @@ def local_text(moment: datetime, zone: tzinfo | None = None) -> str:
 
 def span(seconds: float) -> str:
     """Return a duration for people: `40 min`, `5.5 h`, `3.0 days`."""
-    if seconds >= 2 * 86400:
-        return f"{seconds / 86400:.1f} days"
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+    return f"{seconds / 86400:.1f} days" if seconds >= 2 * 86400 else duration(seconds)
 
 
 def reconcile(

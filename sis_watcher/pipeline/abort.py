@@ -19,7 +19,6 @@ manifest records the outcome, and `retry` drops a stale one.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from sis_watcher.batch.filing import ABORT_NAME
 from sis_watcher.batch.folder import Batch
 from sis_watcher.canvas.retry import call_with_retries
 from sis_watcher.canvas.verdict import aborted_by_canvas
-from sis_watcher.core.durable import atomic_write_json
+from sis_watcher.core.durable import DocumentUnreadable, atomic_write_json, read_json_document
 from sis_watcher.core.logs import get_logger
 from sis_watcher.pipeline.context import StageContext
 
@@ -52,8 +51,8 @@ def leave_request(batch_dir: Path, request: AbortRequest) -> None:
 def read_request(batch_dir: Path) -> AbortRequest | None:
     """Return the abort request left beside the batch, or None (also for one that cannot be read)."""
     try:
-        document = json.loads((batch_dir / ABORT_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        document = read_json_document(batch_dir / ABORT_NAME)
+    except (OSError, DocumentUnreadable):
         return None
     if not isinstance(document, dict) or not isinstance(document.get("import_id"), int):
         return None

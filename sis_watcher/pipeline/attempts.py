@@ -79,8 +79,9 @@ def abandoned_revived(batch: Batch, context: StageContext) -> list[int]:
     return revived
 
 
-def record_import(batch: Batch, created: dict[str, Any], *, adopted: bool) -> None:
-    """Store Canvas's import id and first state, and move to `importing` (saved)."""
+def record_import(batch: Batch, context: StageContext, created: dict[str, Any], *, adopted: bool) -> None:
+    """Check no abandoned import was revived, then store Canvas's import id and first state (`importing`)."""
+    abandoned_revived(batch, context)
     manifest = batch.manifest
     manifest.canvas.import_id = int(created["id"])
     manifest.canvas.workflow_state = str(created.get("workflow_state"))
@@ -101,8 +102,7 @@ def adopt(batch: Batch, context: StageContext, found: dict[str, Any], *, adopted
     An import still `initializing` (storage's answer came before its capture) is recorded too:
     polling treats it as not finished, and `poll.give_up_after_seconds` counts from here.
     """
-    abandoned_revived(batch, context)
-    record_import(batch, found, adopted=adopted)
+    record_import(batch, context, found, adopted=adopted)
     event = "upload.adopted" if adopted else "upload.succeeded"
     (log.warning if adopted else log.info)(
         event, import_id=found["id"], workflow_state=found.get("workflow_state"), method="pre_attachment"

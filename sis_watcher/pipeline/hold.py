@@ -14,7 +14,6 @@ one is held: `state: held`, `hold.reasons[]`, nothing sent. `retry --force` skip
 from __future__ import annotations
 
 import sqlite3
-from contextlib import ExitStack
 
 from sis_watcher.batch.folder import Batch
 from sis_watcher.batch.manifest import HoldReason
@@ -23,7 +22,7 @@ from sis_watcher.core.logs import get_logger
 from sis_watcher.ledger.apply import settle
 from sis_watcher.ledger.changes import CHANGES_NAME, ChangeSet
 from sis_watcher.ledger.preview import preview
-from sis_watcher.ledger.reading import sources_of
+from sis_watcher.ledger.reading import batch_sources
 from sis_watcher.ledger.scope import scope_of, scope_options
 from sis_watcher.ledger.store import Ledger, LedgerUnusable
 from sis_watcher.pipeline.context import StageContext
@@ -50,12 +49,7 @@ def preview_batch(batch: Batch, context: StageContext) -> ChangeSet | None:
 def preview_with(ledger: Ledger, batch: Batch, context: StageContext) -> ChangeSet:
     """Settle what a crash left, then preview the batch and record it in its manifest."""
     settle(ledger, context.config.folders, applied_at=batch.now_text())
-    with ExitStack() as stack:
-        sources = [
-            source
-            for entry in batch.manifest.files
-            for source in stack.enter_context(sources_of(batch.path(entry.name), display_name=entry.name))
-        ]
+    with batch_sources(batch.folder, [entry.name for entry in batch.manifest.files]) as sources:
         scope = scope_of(context.config.import_options)
         changes = preview(
             ledger,

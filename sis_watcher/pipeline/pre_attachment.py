@@ -41,7 +41,7 @@ from sis_watcher.canvas.file_upload import (
     create_with_pre_attachment,
     send_to_storage,
 )
-from sis_watcher.canvas.retry import call_with_retries
+from sis_watcher.canvas.retry import OutcomeUnknown, call_with_retries, until_it_may_have_arrived
 from sis_watcher.core.clock import isoformat
 from sis_watcher.core.errors import CanvasUnavailable, UploadRejected
 from sis_watcher.core.logs import get_logger
@@ -53,14 +53,6 @@ from sis_watcher.pipeline.pre_attachment_recovery import SENT_GRACE, recover
 __all__ = ["SENT_GRACE", "recover", "send"]
 
 log = get_logger()
-
-
-class OutcomeUnknown(Exception):
-    """The storage POST may have delivered the body: not to be retried with the same preflight."""
-
-    def __init__(self, error: CanvasUnavailable) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 def send(batch: Batch, context: StageContext) -> bool:
@@ -125,18 +117,15 @@ def reach_storage(
     """
 
     def once() -> StorageAnswer:
-        try:
-            return send_to_storage(context.client, preflight, zip_path, on_sent=on_sent)
-        except CanvasUnavailable as error:
-            if error.request_may_have_arrived:
-                raise OutcomeUnknown(error) from error
-            raise
+        return send_to_storage(context.client, preflight, zip_path, on_sent=on_sent)
 
     left = (preflight.expires_at - context.clock.now()).total_seconds()
     policy = dataclasses.replace(
         context.policy, max_elapsed_seconds=max(0.0, min(left, context.policy.max_elapsed_seconds))
     )
-    return call_with_retries(once, policy=policy, stopping=context.stopping, step="upload")
+    return call_with_retries(
+        until_it_may_have_arrived(once), policy=policy, stopping=context.stopping, step="upload"
+    )
 
 
 def deliver(batch: Batch, context: StageContext, preflight: Preflight, zip_path: Path) -> None:

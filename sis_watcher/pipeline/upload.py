@@ -28,7 +28,6 @@ from sis_watcher.core.errors import CanvasUnavailable
 from sis_watcher.core.logs import get_logger
 from sis_watcher.pipeline import pre_attachment
 from sis_watcher.pipeline.attempts import (
-    abandoned_revived,
     creating,
     import_params,
     looked_up,
@@ -83,8 +82,7 @@ def recover(batch: Batch, context: StageContext) -> bool:
                 import_id=decision.import_id,
                 duplicates=list(decision.duplicates),
             )
-        abandoned_revived(batch, context)
-        record_import(batch, adopted, adopted=True)
+        record_import(batch, context, adopted, adopted=True)
         return True
     if isinstance(decision, Absent):
         log.info("upload.not_found_upload_again", looked_at=decision.looked_at)
@@ -102,8 +100,7 @@ def post_directly(batch: Batch, context: StageContext) -> None:
     start_attempt(batch, context, method="direct")
     with creating(batch):
         created = context.client.create_import(batch.path(zip_name), params=import_params(batch, context))
-    abandoned_revived(batch, context)
-    record_import(batch, created, adopted=False)
+    record_import(batch, context, created, adopted=False)
     log.info(
         "upload.succeeded", import_id=manifest.canvas.import_id, workflow_state=manifest.canvas.workflow_state
     )

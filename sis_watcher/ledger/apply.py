@@ -29,7 +29,7 @@ from sis_watcher.batch.manifest import Manifest, ManifestUnreadable, load_manife
 from sis_watcher.config.settings import FolderSettings
 from sis_watcher.core.logs import get_logger
 from sis_watcher.ledger.changes import ChangeSet
-from sis_watcher.ledger.fingerprints import Prints, fingerprints, keep_prints, line_fingerprints
+from sis_watcher.ledger.fingerprints import Prints, keep_prints
 from sis_watcher.ledger.placement import Placer, import_rank
 from sis_watcher.ledger.preview import NEW_TO_LEDGER
 from sis_watcher.ledger.reading import FIRST_ROW, is_row, sources_of
@@ -80,7 +80,9 @@ def errored_rows(batch_dir: Path, manifest: Manifest) -> set[tuple[str, int]]:
     return found
 
 
-def stage_new(db: sqlite3.Connection, batch_id: str, batch_dir: Path, errored: set[tuple[str, int]]) -> None:
+def stage_new(
+    db: sqlite3.Connection, batch_id: str, batch_dir: Path, errored: set[tuple[str, int]], *, fingerprint: str
+) -> None:
     """
     Record the rows of the types new to the ledger, read again from the batch's files.
 
@@ -103,7 +105,7 @@ def stage_new(db: sqlite3.Connection, batch_id: str, batch_dir: Path, errored: s
         with sources_of(batch_dir / origin, display_name=origin) as sources:
             for source in sources:
                 if source.name == member and source.csv_type == csv_type:
-                    stage_source(db, Recorder(source, placer), errored)
+                    stage_source(db, Recorder(source, placer, fingerprint=fingerprint), errored)
     db.execute("CREATE INDEX temp.staging_by_key ON staging (csv_type, key)")
     for csv_type, data_set in data_sets.items():
         # In key order (many times faster than file order); of a key sent twice, the last row.
@@ -148,9 +150,9 @@ def stage_chunk(
     db: sqlite3.Connection, recorder: Recorder, rows: list[tuple[int, list[str], bytes | None]]
 ) -> None:
     if rows and rows[0][2] is not None:
-        fps = line_fingerprints(recorder.prefix, [line or b"" for _number, _cells, line in rows]).tolist()
+        fps = recorder.prints.of_lines([line or b"" for _number, _cells, line in rows]).tolist()
     else:
-        fps = fingerprints(recorder.prefix, [cells for _number, cells, _line in rows]).tolist()
+        fps = recorder.prints.of_rows([cells for _number, cells, _line in rows]).tolist()
     records = [
         record
         for (number, cells, _line), fp in zip(rows, fps, strict=True)
@@ -176,7 +178,7 @@ def apply_batch(
         if ledger.is_applied(batch_id):
             db.execute("DELETE FROM pending WHERE batch_id = ?", (batch_id,))
             return False
-        stage_new(db, batch_id, batch_dir, errors)
+        stage_new(db, batch_id, batch_dir, errors, fingerprint=ledger.fingerprint)
         db.execute("DROP TABLE IF EXISTS temp.errored")
         db.execute("CREATE TEMP TABLE errored (file TEXT, row INTEGER)")
         db.executemany("INSERT INTO errored VALUES (?, ?)", errors)
@@ -191,6 +193,9 @@ def apply_batch(
         db.execute(REMOVE, (batch_id,))
         for name in types:
             keep_prints(db, name, removed=removed[name], added=fps_of(db, WRITTEN, batch_id, name))
+            db.execute(
+                "INSERT OR REPLACE INTO counts SELECT ?, count(*) FROM rows WHERE csv_type = ?", (name, name)
+            )
         db.execute("INSERT INTO applied VALUES (?, ?, ?)", (batch_id, applied_at, summary))
         db.execute("DELETE FROM pending WHERE batch_id = ?", (batch_id,))
         db.execute("DROP TABLE temp.errored")

@@ -11,8 +11,9 @@ rows no batch row matched, and `changes` the result, one row per changed key.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
-from sis_watcher.ledger.identity import BATCH_MODE_TYPES
+from sis_watcher.ledger.identity import BATCH_MODE_TYPES, VALUE_SEPARATOR
 from sis_watcher.ledger.records import joined, values_of
 from sis_watcher.ledger.scope import ImportScope
 
@@ -47,53 +48,97 @@ def keep_last(db: sqlite3.Connection) -> None:
     db.execute("CREATE UNIQUE INDEX temp.incoming_by_key ON incoming (csv_type, key)")
 
 
-def classify(db: sqlite3.Connection, *, data_set: str | None) -> None:
-    """Fill `changes` with every deleted, added, updated and unchanged row of `incoming`."""
-    db.execute(
-        """INSERT INTO changes
-           SELECT i.csv_type, i.key, 'deleted', NULL, NULL, NULL, NULL, NULL, NULL, i.file, i.row, NULL
-           FROM incoming i WHERE i.deleted"""
-    )
-    db.execute(
-        """INSERT INTO changes
-           SELECT i.csv_type, i.key,
-                  CASE WHEN r.key IS NULL THEN 'added'
-                       WHEN r.columns = i.columns AND r.vals = i.vals THEN 'unchanged'
-                       ELSE 'updated' END,
-                  i.fp, i.columns, i.vals, i.term, i.course, ?, i.file, i.row, NULL
-           FROM incoming i LEFT JOIN main.rows r ON r.csv_type = i.csv_type AND r.key = i.key
-           WHERE NOT i.deleted""",
-        (data_set,),
-    )
-    compare_columns(db)
+# Each row of `incoming` beside its key's ledger row, if any: one look-up a row (the 1% changed).
+INCOMING = """SELECT i.csv_type, i.key, i.fp, i.columns, i.vals, i.deleted, i.term, i.course, i.file, i.row,
+       i.ord, r.fp, r.columns, r.vals
+FROM incoming i LEFT JOIN main.rows r ON r.csv_type = i.csv_type AND r.key = i.key"""
+SeenAt = Callable[[str, list[int]], list[int]]
 
 
-def compare_columns(db: sqlite3.Connection) -> None:
+def classify(db: sqlite3.Connection, *, data_set: str | None, seen_at: SeenAt) -> dict[str, int]:
     """
-    Compare each updated row column by column with the ledger's.
+    Fill `changes` with every deleted, added, updated and unchanged row of `incoming`.
+
+    `seen_at(csv_type, fps)` gives, for ledger rows' fingerprints, the ordinal of the last batch
+    row that matched each byte for byte (-1: none): a key also sent identical to the ledger's
+    row. When that identical row came last, the key has no change (Canvas keeps the last row);
+    when it came first it was counted unchanged, and it is not: return how many such rows per
+    type, to take from the unchanged counts.
+    """
+    found = db.execute(INCOMING).fetchall()
+    matched: dict[str, list[int]] = {}
+    for row in found:
+        if row[11] is not None:
+            matched.setdefault(row[0], []).append(row[11])
+    ordinals = {csv_type: iter(seen_at(csv_type, fps)) for csv_type, fps in matched.items()}
+    superseding: dict[str, int] = {}
+    changes: list[tuple[object, ...]] = []
+    plain: dict[str, bool] = {}  # columns all named and none twice: cells compare one by one
+    for csv_type, key, fp, columns, vals, deleted, term, course, file, number, ordinal, old_fp, *old in found:
+        if old_fp is not None:
+            matched_at = next(ordinals[csv_type])
+            if matched_at > ordinal:
+                continue  # the identical row came last: no change
+            if matched_at >= 0:
+                superseding[csv_type] = superseding.get(csv_type, 0) + 1
+        if deleted:
+            changes.append((csv_type, key, "deleted", None, None, None, None, None, None, file, number, None))
+            continue
+        change, changed, kept_columns, kept_vals = "added", None, columns, vals
+        if old_fp is not None:
+            old_columns, old_vals = old
+            if old_columns == columns and old_vals == vals:
+                change = "unchanged"
+            else:
+                change, changed, kept_columns, kept_vals = compare(
+                    columns, vals, old_columns, old_vals, plain
+                )
+        changes.append(
+            (
+                csv_type,
+                key,
+                change,
+                fp,
+                kept_columns,
+                kept_vals,
+                term,
+                course,
+                data_set,
+                file,
+                number,
+                changed,
+            )
+        )
+    db.executemany("INSERT INTO changes VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", changes)
+    return superseding
+
+
+def compare(
+    columns: str, vals: str, old_columns: str, old_vals: str, plain: dict[str, bool]
+) -> tuple[str, str, str, str]:
+    """
+    Compare a row column by column with the ledger's: (change, changed columns, columns, vals).
 
     Name the columns that change, keep the ledger's values of columns the file leaves blank or
     out, and call a row whose supplied values are all the same unchanged.
     """
-    found = db.execute(
-        """SELECT c.csv_type, c.key, c.columns, c.vals, r.columns, r.vals FROM changes c
-           JOIN main.rows r ON r.csv_type = c.csv_type AND r.key = c.key
-           WHERE c.change = 'updated'"""
-    ).fetchall()
-    updates = []
-    for csv_type, key, columns, vals, old_columns, old_vals in found:
-        new, old = values_of(columns, vals), values_of(old_columns, old_vals)
-        # A blank cell is an absent column (Canvas keeps the value): only values the file gives count.
-        changed = [
-            column for column in columns.split(",") if column in new and new[column] != old.get(column)
-        ]
-        merged_columns, merged_vals = joined(columns, {**old, **new})
-        change = "updated" if changed else "unchanged"
-        updates.append((change, ";".join(changed), merged_columns, merged_vals, csv_type, key))
-    db.executemany(
-        "UPDATE changes SET change = ?, changed = ?, columns = ?, vals = ? WHERE csv_type = ? AND key = ?",
-        updates,
-    )
+    if columns == old_columns and plain.setdefault(columns, is_plain(columns)):
+        cells, old_cells = vals.split(VALUE_SEPARATOR), old_vals.split(VALUE_SEPARATOR)
+        if len(cells) == len(old_cells):  # the common case: the same file's columns, cell by cell
+            pairs = list(zip(columns.split(","), cells, old_cells, strict=False))
+            changed = [name for name, cell, old_cell in pairs if cell and cell != old_cell]
+            merged = VALUE_SEPARATOR.join([cell or old_cell for _name, cell, old_cell in pairs])
+            return ("updated" if changed else "unchanged"), ";".join(changed), columns, merged
+    new, old = values_of(columns, vals), values_of(old_columns, old_vals)
+    # A blank cell is an absent column (Canvas keeps the value): only values the file gives count.
+    changed = [column for column in columns.split(",") if column in new and new[column] != old.get(column)]
+    merged_columns, merged_vals = joined(columns, {**old, **new})
+    return ("updated" if changed else "unchanged"), ";".join(changed), merged_columns, merged_vals
+
+
+def is_plain(columns: str) -> bool:
+    names = columns.split(",")
+    return all(names) and len(set(names)) == len(names)
 
 
 def drop_terms(scope: ImportScope, batch_terms: list[str]) -> list[str] | None:

@@ -1,62 +1,86 @@
 """
 Fingerprints: the fast test that a batch's row is, byte for byte, a row the ledger already holds.
 
-A row's fingerprint is a 63-bit BLAKE2b hash of its CSV type, its file's columns and its raw
-line (its cells joined, for a file where a quoted value spans lines). The ledger keeps each
-row's fingerprint; the preview loads those of one type into one sorted numpy array (8 bytes a
-row: 16 MB for 2M rows) and looks up a chunk of the batch's rows at a time
-(`numpy.searchsorted`), so the 98% of a nightly export that did not change costs one hash and
-one vectorised look-up per row, and is not even parsed. `seen_at` marks the ledger rows some
-batch row matched: the others are the candidates for batch mode's and diffing's drops. numpy is
-used because this look-up, row by row in Python, was the preview's largest cost.
+A row's fingerprint is a 63-bit hash of its CSV type, its file's columns and its raw line (its
+cells joined, for a file where a quoted value spans lines). The ledger keeps each row's
+fingerprint; the preview loads those of one type into one sorted numpy array (8 bytes a row:
+16 MB for 2M rows) and looks up a chunk of the batch's rows at a time (`numpy.searchsorted`),
+so the 98% of a nightly export that did not change costs one hash and one vectorised look-up
+per row, and is not even parsed. `seen_at` marks the ledger rows some batch row matched: the
+others are the candidates for batch mode's and diffing's drops. numpy is used because this
+look-up, row by row in Python, was the preview's largest cost.
+
+The hash is XXH3-64 (`xxhash`) of the line, XOR-ed with XXH3-64 of the type and columns: one C
+call a line, mapped over the block (a keyword argument, the seed, would cost a Python step a
+line). Ledgers made before it hash with BLAKE2b, 5x slower, and keep doing so (the algorithm is
+in the ledger's `meta` table): their rows' fingerprints cannot be taken again without the
+lines. `sis-watcher ledger rebuild` makes a ledger of the faster kind. A fingerprint only ever
+decides whether a row must be compared; a stale or foreign one costs a comparison, never a
+wrong count.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import numpy.typing as npt
+import xxhash
 
-from sis_watcher.ledger.store import Ledger
+from sis_watcher.ledger.store import BLAKE2B, Ledger
 
 Prints = npt.NDArray[np.int64]
 
 
-def line_fingerprints(prefix: bytes, lines: list[bytes]) -> Prints:
-    """Return the fingerprints of raw lines of one source (files whose every record is one line)."""
+class Fingerprinter:
+    """The fingerprints of one source's rows, by the algorithm of the ledger they go to."""
+
+    def __init__(self, algorithm: str, csv_type: str, columns: str) -> None:
+        self.algorithm = algorithm
+        self.prefix = f"{csv_type}\x1e{columns}\x1e".encode()
+        self.salt = np.uint64(xxhash.xxh3_64_intdigest(self.prefix))
+
+    def of_lines(self, lines: list[bytes]) -> Prints:
+        """Return the fingerprints of raw lines (of files whose every record is one line)."""
+        if self.algorithm == BLAKE2B:
+            return blake2b_prints(self.prefix, lines)
+        return self.salted(np.fromiter(map(xxhash.xxh3_64_intdigest, lines), np.uint64, len(lines)))
+
+    def of_rows(self, rows: list[list[str]]) -> Prints:
+        """Return the fingerprints of parsed rows (their cells joined)."""
+        joined = ["\x1f".join(cells).encode() for cells in rows]
+        if self.algorithm == BLAKE2B:
+            return blake2b_prints(self.prefix, joined)
+        return self.salted(np.fromiter(map(xxhash.xxh3_64_intdigest, joined), np.uint64, len(joined)))
+
+    def salted(self, hashes: npt.NDArray[np.uint64]) -> Prints:
+        hashes ^= self.salt
+        hashes >>= np.uint64(1)  # 63 bits: SQLite's integers are signed
+        return hashes.view(np.int64)
+
+
+def blake2b_prints(prefix: bytes, data: Iterable[bytes]) -> Prints:
+    """Return the fingerprints of a ledger made before XXH3: BLAKE2b-64 of prefix and data."""
     copy = hashlib.blake2b(prefix, digest_size=8).copy  # the prefix hashed once, copied a line
 
-    def digest(line: bytes) -> bytes:
+    def digest(item: bytes) -> bytes:
         state = copy()
-        state.update(line)
+        state.update(item)
         return state.digest()
 
-    digests = b"".join(map(digest, lines))
+    digests = b"".join(map(digest, data))
     return (np.frombuffer(digests, dtype=">u8") >> 1).astype(np.int64)
-
-
-def fingerprints(prefix: bytes, rows: list[list[str]]) -> Prints:
-    """Return the fingerprints of many rows of one source at once (the digests read as one array)."""
-    blake2b = hashlib.blake2b
-    digests = b"".join(
-        blake2b(prefix + "\x1f".join(cells).encode(), digest_size=8).digest() for cells in rows
-    )
-    return (np.frombuffer(digests, dtype=">u8") >> 1).astype(np.int64)
-
-
-def prefix_of(csv_type: str, columns: str) -> bytes:
-    return f"{csv_type}\x1e{columns}\x1e".encode()
 
 
 class KnownRows:
     """The fingerprints of the ledger's rows of one type, sorted, and which of them were seen."""
 
-    def __init__(self, fps: Prints) -> None:
-        fps.sort()
-        self.fps = fps
+    def __init__(self, fps: Prints, *, is_sorted: bool = False) -> None:
+        if not is_sorted:
+            fps.sort()
+        self.fps = fps  # read-only when it is the kept array itself: no copy of 16 MB
         self.seen_at = np.full(len(self.fps), -1, dtype=np.int32)  # the batch row that matched, by ordinal
 
     def __len__(self) -> int:
@@ -75,12 +99,17 @@ class KnownRows:
         self.seen_at[places[found]] = first + np.flatnonzero(found)
         return found
 
-    def seen_at_ordinal(self, fp: int) -> int:
-        """Return the ordinal of the last batch row that matched the ledger row of `fp` (-1: none)."""
-        place = int(np.searchsorted(self.fps, fp))
-        if place < len(self.fps) and int(self.fps[place]) == fp:
-            return int(self.seen_at[place])
-        return -1
+    def seen_at_ordinals(self, fps: Prints) -> npt.NDArray[np.int64]:
+        """Return the ordinal of the last batch row that matched each ledger row of `fps` (-1: none)."""
+        result = np.full(len(fps), -1, dtype=np.int64)
+        if not len(self.fps):
+            return result
+        places = np.searchsorted(self.fps, fps)
+        inside = places < len(self.fps)
+        hit = np.zeros(len(fps), dtype=bool)
+        hit[inside] = self.fps[places[inside]] == fps[inside]
+        result[hit] = self.seen_at[places[hit]]
+        return result
 
     @property
     def seen_count(self) -> int:
@@ -115,7 +144,7 @@ def load_known(ledger: Ledger, csv_type: str, *, data_set: str | None) -> KnownR
     )
     kept = db.execute("SELECT fps FROM prints WHERE csv_type = ?", (csv_type,)).fetchone()
     if kept is not None and not other_sets:
-        return KnownRows(np.frombuffer(kept[0], dtype=np.int64).copy())
+        return KnownRows(np.frombuffer(kept[0], dtype=np.int64), is_sorted=True)  # kept sorted
     return KnownRows(read_prints(db, csv_type, data_set=data_set))
 
 

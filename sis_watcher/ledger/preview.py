@@ -6,7 +6,7 @@ first fingerprinted and looked up among the ledger's rows of its type (`fingerpr
 found there is unchanged, and nothing more is done with it. Only the other rows (new, changed,
 deleted, or the same values written differently, say padded) are read as Canvas reads them,
 keyed (`identity.key_of`) and put into a temporary table `incoming` (a key seen twice keeps the
-last row, as Canvas does), where one join with the ledger sorts them (`classify`):
+last row, as Canvas does); one join with the ledger then sorts them in Python (`classify`):
 
 - added: the key is not in the ledger;
 - updated: a column this file supplies has another value (compared column by column when the
@@ -35,7 +35,7 @@ import numpy as np
 from sis_watcher.core.errors import Stopping
 from sis_watcher.ledger.changes import ChangeSet, TypeChanges
 from sis_watcher.ledger.classify import DROP_TEMP, TEMP_SCHEMA, classify, find_dropped, keep_last
-from sis_watcher.ledger.fingerprints import KnownRows, fingerprints, line_fingerprints, load_known
+from sis_watcher.ledger.fingerprints import KnownRows, load_known
 from sis_watcher.ledger.placement import Placer, import_rank
 from sis_watcher.ledger.reading import FIRST_ROW, Source, is_row
 from sis_watcher.ledger.records import Recorder
@@ -67,7 +67,7 @@ class Scan:
     def source(self, source: Source) -> None:
         csv_type = source.csv_type
         if csv_type not in self.known and csv_type not in self.new_types:
-            if self.ledger.row_count(csv_type) == 0:
+            if not self.ledger.has_rows(csv_type):
                 self.new_types[csv_type] = TypeChanges()
             else:
                 self.known[csv_type] = load_known(self.ledger, csv_type, data_set=self.scope.data_set)
@@ -75,6 +75,11 @@ class Scan:
             self.count_new(source)
         else:
             self.match(source, self.known[csv_type])
+
+    def recorder(self, source: Source) -> Recorder:
+        return Recorder(
+            source, self.placer, fingerprint=self.ledger.fingerprint, skip_deletes=self.scope.skip_deletes
+        )
 
     def count_new(self, source: Source) -> None:
         """
@@ -105,7 +110,7 @@ class Scan:
         if source.csv_type not in NOTED_TYPES and source.is_line_safe():
             self.match_lines(source, known)
             return
-        recorder = Recorder(source, self.placer, skip_deletes=self.scope.skip_deletes)
+        recorder = self.recorder(source)
         rows: list[list[str]] = []
         numbers: list[int] = []
         number = FIRST_ROW - 1
@@ -128,7 +133,7 @@ class Scan:
 
         A line found in the ledger is not even parsed; the others are parsed one by one.
         """
-        recorder = Recorder(source, self.placer, skip_deletes=self.scope.skip_deletes)
+        recorder = self.recorder(source)
         number = FIRST_ROW
         with source.line_blocks() as blocks:
             for lines in blocks:
@@ -147,7 +152,7 @@ class Scan:
         if self.should_stop():
             raise Stopping("shutdown during the preview")
         first = self.ordinal
-        fps = line_fingerprints(recorder.prefix, lines)
+        fps = recorder.prints.of_lines(lines)
         found = known.match(fps, first=first)
         self.ordinal += len(lines)
         records = []
@@ -176,7 +181,7 @@ class Scan:
         if self.should_stop():
             raise Stopping("shutdown during the preview")
         first = self.ordinal
-        fps = fingerprints(recorder.prefix, rows)
+        fps = recorder.prints.of_rows(rows)
         found = known.match(fps, first=first)
         self.ordinal += len(rows)
         records = []
@@ -191,25 +196,10 @@ class Scan:
     def insert(self, records: Sequence[tuple[object, ...]]) -> None:
         self.ledger.db.executemany("INSERT INTO incoming VALUES (?,?,?,?,?,?,?,?,?,?,?)", records)
 
-    def drop_superseded(self) -> None:
-        """
-        Settle a key sent twice, once byte for byte as the ledger has it: the last row wins.
-
-        When the identical row came last, the earlier one's change is no change; when it came
-        first, it was counted unchanged and is not.
-        """
-        db = self.ledger.db
-        superseded = []
-        for csv_type, key, fp, ordinal in db.execute(
-            """SELECT i.csv_type, i.key, r.fp, i.ord FROM incoming i
-               JOIN main.rows r ON r.csv_type = i.csv_type AND r.key = i.key"""
-        ).fetchall():
-            matched_at = self.known[csv_type].seen_at_ordinal(fp)
-            if matched_at > ordinal:
-                superseded.append((csv_type, key))
-            elif matched_at >= 0:
-                self.superseding[csv_type] = self.superseding.get(csv_type, 0) + 1
-        db.executemany("DELETE FROM changes WHERE csv_type = ? AND key = ?", superseded)
+    def seen_at(self, csv_type: str, fps: list[int]) -> list[int]:
+        """Return the ordinal of the batch row that last matched each ledger row of `fps` (-1: none)."""
+        ordinals: list[int] = self.known[csv_type].seen_at_ordinals(np.array(fps, dtype=np.int64)).tolist()
+        return ordinals
 
 
 def count(ledger: Ledger, scan: Scan, order: list[str]) -> dict[str, TypeChanges]:
@@ -281,8 +271,7 @@ def preview(
             order += [source.csv_type] if source.csv_type not in order else []
             scan.source(source)
         keep_last(db)
-        classify(db, data_set=scope.data_set)
-        scan.drop_superseded()
+        scan.superseding = classify(db, data_set=scope.data_set, seen_at=scan.seen_at)
         for csv_type, known in scan.known.items():
             db.executemany("INSERT INTO unseen VALUES (?, ?)", ((csv_type, fp) for fp in known.unseen()))
         notes: list[str] = []

@@ -8,7 +8,7 @@ columns are equal exactly when these strings are.
 
 from __future__ import annotations
 
-from sis_watcher.ledger.fingerprints import prefix_of
+from sis_watcher.ledger.fingerprints import Fingerprinter
 from sis_watcher.ledger.identity import RUBY_WHITESPACE, VALUE_SEPARATOR, is_deleted, key_of
 from sis_watcher.ledger.placement import Placer
 from sis_watcher.ledger.reading import Source
@@ -20,12 +20,14 @@ Record = tuple[str, str, int, str, str, int, str | None, str | None, str, int]
 class Recorder:
     """Turns the rows of one source into ledger records (None for a row without a key)."""
 
-    def __init__(self, source: Source, placer: Placer, *, skip_deletes: bool = False) -> None:
+    def __init__(
+        self, source: Source, placer: Placer, *, fingerprint: str, skip_deletes: bool = False
+    ) -> None:
         self.source = source
         self.placer = placer
         self.skip_deletes = skip_deletes
         self.columns = ",".join(source.columns)
-        self.prefix = prefix_of(source.csv_type, self.columns)
+        self.prints = Fingerprinter(fingerprint, source.csv_type, self.columns)
         self.status = source.columns.index("status") if "status" in source.columns else None
         self.width = len(source.columns)
 

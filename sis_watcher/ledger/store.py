@@ -11,7 +11,10 @@ Tables (schema version 1):
     prints   per type, every row's fingerprint as one sorted array (`fingerprints`), kept with
              the rows so the preview need not read 2M rows to get them
     applied  every batch whose changes the ledger holds, in the order they were applied
-    meta     schema version
+    counts   per type, how many rows: kept at every apply, so a preview need not count 2M rows
+             (a ledger made before it counts them once, until a batch of the type is applied)
+    meta     schema version; the fingerprint algorithm (`fingerprints`; none: a ledger made
+             before the algorithm was recorded, which hashes with BLAKE2b)
 
 Every change is one transaction (`with ledger.transaction():`), so a crash leaves the ledger as
 it was before or after a batch, never half-way. A file that is not a ledger (not SQLite, another
@@ -30,6 +33,9 @@ from typing import Self
 from sis_watcher.core.errors import SisWatcherError
 
 SCHEMA_VERSION = "1"
+XXH3 = "xxh3-64"  # what a new ledger's fingerprints are
+BLAKE2B = "blake2b-64"  # what ledgers made before 2026-12-02 have
+FINGERPRINTS = frozenset({XXH3, BLAKE2B})
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rows (
@@ -44,11 +50,12 @@ CREATE TABLE IF NOT EXISTS pending (
     PRIMARY KEY (batch_id, csv_type, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS prints (csv_type TEXT PRIMARY KEY, fps BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counts (csv_type TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS applied (
     batch_id TEXT PRIMARY KEY, applied_at TEXT NOT NULL, summary TEXT NOT NULL
 );
 """
-CACHE_KIB = 16 * 1024
+CACHE_KIB = 4 * 1024
 
 
 class LedgerUnusable(SisWatcherError):
@@ -109,11 +116,19 @@ class Ledger:
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        if writable and not tables:  # a new ledger: the fast fingerprints
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('fingerprint', ?)", (XXH3,))
         found = self.db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
         if found is None or found[0] != SCHEMA_VERSION:
             version = found[0] if found else "none"
             self.db.close()
             raise LedgerUnusable(self.path, f"it has schema version {version}, not {SCHEMA_VERSION}")
+        self.has_counts = writable or "counts" in tables  # a read-only ledger of before may lack it
+        found = self.db.execute("SELECT value FROM meta WHERE name = 'fingerprint'").fetchone()
+        self.fingerprint = str(found[0]) if found else BLAKE2B
+        if self.fingerprint not in FINGERPRINTS:
+            self.db.close()
+            raise LedgerUnusable(self.path, f"its rows are fingerprinted by {self.fingerprint}, unknown here")
 
     def __enter__(self) -> Self:
         return self
@@ -162,7 +177,18 @@ class Ledger:
         found = self.db.execute("SELECT DISTINCT batch_id FROM pending ORDER BY batch_id").fetchall()
         return [str(batch_id) for (batch_id,) in found]
 
+    def has_rows(self, csv_type: str) -> bool:
+        return (
+            self.db.execute("SELECT 1 FROM rows WHERE csv_type = ? LIMIT 1", (csv_type,)).fetchone()
+            is not None
+        )
+
     def row_count(self, csv_type: str) -> int:
+        """Return how many rows of `csv_type` the ledger holds (kept in `counts`, else counted)."""
+        if self.has_counts:
+            kept = self.db.execute("SELECT n FROM counts WHERE csv_type = ?", (csv_type,)).fetchone()
+            if kept is not None:
+                return int(kept[0])
         (count,) = self.db.execute("SELECT count(*) FROM rows WHERE csv_type = ?", (csv_type,)).fetchone()
         return int(count)
 

@@ -19,6 +19,7 @@ from sis_watcher.batch.folder import Batch
 from sis_watcher.batch.manifest import HoldReason
 from sis_watcher.config.settings import Config
 from sis_watcher.core.logs import get_logger
+from sis_watcher.core.memory import give_back_freed
 from sis_watcher.ledger.apply import settle
 from sis_watcher.ledger.changes import CHANGES_NAME, ChangeSet
 from sis_watcher.ledger.preview import preview
@@ -36,10 +37,13 @@ def preview_batch(batch: Batch, context: StageContext) -> ChangeSet | None:
     if context.ledger is None:
         return None
     ledger = context.ledger.open()
+    give_back_freed()  # validation's blocks, before the preview's (core/memory.py)
     try:
         changes = preview_with(ledger, batch, context)
     except sqlite3.Error as error:  # disk full, I/O error, a file damaged while open
         raise LedgerUnusable(ledger.path, str(error)) from None
+    finally:
+        give_back_freed()
     log.info(
         "preview.computed", summary=changes.summary(), baseline=changes.baseline, notes=changes.notes or None
     )

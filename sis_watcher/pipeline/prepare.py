@@ -135,10 +135,12 @@ def log_problems(record: ValidationRecord) -> None:
 def zip_originals(batch: Batch, context: StageContext, cancel: threading.Event) -> ZipResult:
     """Zip the batch's CSVs into batch.zip (runs beside validation; touches no manifest)."""
     members = [(entry.name, batch.path(entry.name)) for entry in batch.manifest.files]
+    # With the ledger, validation then the preview hold one core all along: deflate takes the other.
+    workers = context.zip_workers if context.ledger is None else max(1, context.zip_workers - 1)
     return write_zip(
         members,
         batch.path(ZIP_NAME),
-        workers=context.zip_workers,
+        workers=workers,
         should_stop=lambda: context.stopping.is_set() or cancel.is_set(),
     )
 

@@ -103,9 +103,9 @@ class TestFullDisk:
     ):
         """ENOSPC while zipping: logged, nothing deleted, retried; with room again the batch is imported."""
         rng = random.Random(7)
-        rows = "".join(f"u{index},login{index},{rng.getrandbits(256):064x},active\n" for index in range(6000))
+        rows = "".join(f"u{index},login{index},{rng.getrandbits(256):064x},active\n" for index in range(5600))
         data = ("user_id,login_id,first_name,status\n" + rows).encode()
-        assert 500_000 < len(data) < 600_000  # fits the 640 KiB disk alone, not with its zip
+        assert 450_000 < len(data) < 550_000  # fits the 640 KiB disk beside the ledger, not with its zip
         config = tree.write_config(canvas.url)
         running = service(config)
         drop_file(tree.drop, "users.csv", data)

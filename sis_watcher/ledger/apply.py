@@ -48,7 +48,9 @@ UPSERT = f"""INSERT INTO rows (csv_type, key, fp, columns, vals, term, course, d
     WHERE p.batch_id = ? AND p.change IN ('added', 'updated', 'unchanged') AND {KEPT}
     ON CONFLICT (csv_type, key) DO UPDATE SET fp = excluded.fp, columns = excluded.columns,
         vals = excluded.vals, term = excluded.term, course = excluded.course,
-        data_set = excluded.data_set, batch_id = excluded.batch_id"""
+        data_set = coalesce(excluded.data_set, rows.data_set), batch_id = excluded.batch_id"""
+# A batch without a diffing data set leaves a row's data set as it was: Canvas diffs a data set's
+# file against that data set's last one, whatever other imports sent between them.
 # The fingerprints a batch takes out of the ledger (rows it replaces or removes), and puts in.
 REPLACED = f"""SELECT r.fp FROM pending p JOIN rows r ON r.csv_type = p.csv_type AND r.key = p.key
     WHERE p.batch_id = ? AND p.csv_type = ? AND p.change != 'new' AND {KEPT}"""

@@ -151,7 +151,7 @@ def load_known(ledger: Ledger, csv_type: str, *, data_set: str | None) -> KnownR
 def keep_prints(db: sqlite3.Connection, csv_type: str, *, removed: Prints, added: Prints) -> None:
     """Update the kept array of `csv_type`: `removed` out, `added` in (read afresh if none is kept)."""
     kept = db.execute("SELECT fps FROM prints WHERE csv_type = ?", (csv_type,)).fetchone()
-    if kept is None:
+    if kept is None or not kept[0]:  # none kept, or the type emptied and now (maybe) new again
         fps = read_prints(db, csv_type)
     else:
         old = np.frombuffer(kept[0], dtype=np.int64)

@@ -1,7 +1,7 @@
 """
 The ledger file: an embedded SQLite database of every row sis-watcher has had imported.
 
-Tables (schema version 1):
+Tables (schema version 2; version 1, without `counts`, is upgraded when opened writable):
 
     rows     (csv_type, key) -> the values last sent (as Canvas reads them), the column set and
              fingerprint of the raw row that sent them, what batch mode needs (the term; a section's
@@ -32,7 +32,10 @@ from typing import Self
 
 from sis_watcher.core.errors import SisWatcherError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Version 1 lacked `counts`: upgraded when opened writable. Version 2 keeps a release made before
+# the counts table (which would not keep them) from writing to the file: it refuses version 2.
+READABLE_VERSIONS = frozenset({"1", SCHEMA_VERSION})
 XXH3 = "xxh3-64"  # what a new ledger's fingerprints are
 BLAKE2B = "blake2b-64"  # what ledgers made before 2026-12-02 have
 FINGERPRINTS = frozenset({XXH3, BLAKE2B})
@@ -116,10 +119,13 @@ class Ledger:
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            self.db.execute(
+                "UPDATE meta SET value = ? WHERE name = 'schema' AND value = '1'", (SCHEMA_VERSION,)
+            )
         if writable and not tables:  # a new ledger: the fast fingerprints
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('fingerprint', ?)", (XXH3,))
         found = self.db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
-        if found is None or found[0] != SCHEMA_VERSION:
+        if found is None or found[0] not in READABLE_VERSIONS:
             version = found[0] if found else "none"
             self.db.close()
             raise LedgerUnusable(self.path, f"it has schema version {version}, not {SCHEMA_VERSION}")

@@ -12,6 +12,7 @@ import xxhash
 from sis_watcher.ledger.changes import TypeChanges
 from sis_watcher.ledger.classify import is_plain
 from sis_watcher.ledger.fingerprints import Fingerprinter
+from sis_watcher.ledger.scope import ImportScope
 from sis_watcher.ledger.store import BLAKE2B, XXH3, Ledger, LedgerUnusable
 
 from unit.ledger.helpers import Batches, preview_folder, rows_of, write_files
@@ -149,3 +150,50 @@ def test_fingerprints_of_rows_and_of_lines_differ_by_type_and_columns():
 )
 def test_only_columns_all_named_once_compare_cell_by_cell(columns, plain):
     assert plain == is_plain(columns)
+
+
+def test_a_version_1_ledger_is_upgraded_when_opened_writable_and_read_as_it_is(tmp_path):
+    """Version 1 (no counts) reads as it is; opened writable it becomes 2, which releases before refuse."""
+    path = tmp_path / "ledger.sqlite"
+    with Ledger(path) as ledger:
+        Batches(ledger=ledger, root=tmp_path / "batches").send({"users.csv": NIGHT})
+        ledger.db.execute("UPDATE meta SET value = '1' WHERE name = 'schema'")
+        ledger.db.execute("DROP TABLE counts")
+    with Ledger(path, read_only=True) as ledger:
+        assert 20 == ledger.row_count("user")
+        assert "1" == ledger.db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()[0]
+
+    with Ledger(path) as ledger:
+        assert "2" == ledger.db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()[0]
+        assert 20 == ledger.row_count("user")
+
+
+def test_a_type_emptied_then_sent_again_keeps_its_fingerprints(batches, ledger):
+    """All rows deleted, then the type comes back (new to the ledger again): its rows are found and dropped as before."""
+    scope = ImportScope(data_set="A")
+    batches.send({"users.csv": [USERS, ("u1", "l1", "", "active")]}, scope=scope)
+    batches.send({"users.csv": [USERS, ("u1", "l1", "", "deleted")]}, scope=scope)
+    batches.send({"users.csv": [USERS, ("u1", "l1", "", "active"), ("u2", "l2", "", "active")]}, scope=scope)
+
+    changes = batches.send({"users.csv": [USERS, ("u1", "l1", "", "active")]}, scope=scope)
+
+    assert TypeChanges(unchanged=1, dropped=1, ledger_rows=2) == changes.by_type["user"]
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_a_batch_without_a_data_set_leaves_the_rows_data_set(tmp_path, stale):
+    """Sent again by a batch without a data set (matched by fingerprint or, stale, compared), a row stays in set A."""
+    path = tmp_path / "ledger.sqlite"
+    with Ledger(path) as ledger:
+        if stale:
+            ledger.db.execute("UPDATE meta SET value = ? WHERE name = 'fingerprint'", (BLAKE2B,))
+    with Ledger(path) as ledger:
+        batches = Batches(ledger=ledger, root=tmp_path / "first")
+        batches.send({"users.csv": NIGHT[:3]}, scope=ImportScope(data_set="A"))
+        ledger.db.execute("UPDATE meta SET value = ? WHERE name = 'fingerprint'", (XXH3,))
+    with Ledger(path) as ledger:
+        batches = Batches(ledger=ledger, root=tmp_path / "later", made=1)
+        batches.send({"users.csv": NIGHT[:3]})
+        changes = batches.send({"users.csv": NIGHT[:2]}, scope=ImportScope(data_set="A"))
+
+    assert TypeChanges(unchanged=1, dropped=1, ledger_rows=2) == changes.by_type["user"]

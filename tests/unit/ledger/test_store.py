@@ -34,9 +34,9 @@ def test_a_ledger_of_another_schema_version_is_unusable(tmp_path):
     """A ledger written by another schema version is refused, with the version in the message."""
     path = tmp_path / "ledger.sqlite"
     with Ledger(path) as ledger:
-        ledger.db.execute("UPDATE meta SET value = '2' WHERE name = 'schema'")
+        ledger.db.execute("UPDATE meta SET value = '3' WHERE name = 'schema'")
 
-    with pytest.raises(LedgerUnusable, match="schema version 2"):
+    with pytest.raises(LedgerUnusable, match="schema version 3"):
         Ledger(path)
 
 

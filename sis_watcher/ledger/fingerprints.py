@@ -49,11 +49,8 @@ class Fingerprinter:
         return self.salted(np.fromiter(map(xxhash.xxh3_64_intdigest, lines), np.uint64, len(lines)))
 
     def of_rows(self, rows: list[list[str]]) -> Prints:
-        """Return the fingerprints of parsed rows (their cells joined)."""
-        joined = ["\x1f".join(cells).encode() for cells in rows]
-        if self.algorithm == BLAKE2B:
-            return blake2b_prints(self.prefix, joined)
-        return self.salted(np.fromiter(map(xxhash.xxh3_64_intdigest, joined), np.uint64, len(joined)))
+        """Return the fingerprints of parsed rows (their cells joined, hashed as a line is)."""
+        return self.of_lines(["\x1f".join(cells).encode() for cells in rows])
 
     def salted(self, hashes: npt.NDArray[np.uint64]) -> Prints:
         hashes ^= self.salt
@@ -88,27 +85,15 @@ class KnownRows:
 
     def match(self, fps: Prints, *, first: int) -> npt.NDArray[np.bool_]:
         """Return which of `fps` are ledger rows' fingerprints; mark those rows seen at `first + i`."""
-        if not len(self.fps):
-            return np.zeros(len(fps), dtype=bool)
-        order = np.argsort(fps, kind="stable")  # sorted needles: a sweep, not 50k random probes
-        places = np.empty(len(fps), dtype=np.intp)
-        places[order] = np.searchsorted(self.fps, fps[order])
-        inside = places < len(self.fps)
-        found = np.zeros(len(fps), dtype=bool)
-        found[inside] = self.fps[places[inside]] == fps[inside]
+        places, found = locate(self.fps, fps)
         self.seen_at[places[found]] = first + np.flatnonzero(found)
         return found
 
     def seen_at_ordinals(self, fps: Prints) -> npt.NDArray[np.int64]:
         """Return the ordinal of the last batch row that matched each ledger row of `fps` (-1: none)."""
         result = np.full(len(fps), -1, dtype=np.int64)
-        if not len(self.fps):
-            return result
-        places = np.searchsorted(self.fps, fps)
-        inside = places < len(self.fps)
-        hit = np.zeros(len(fps), dtype=bool)
-        hit[inside] = self.fps[places[inside]] == fps[inside]
-        result[hit] = self.seen_at[places[hit]]
+        places, found = locate(self.fps, fps)
+        result[found] = self.seen_at[places[found]]
         return result
 
     @property
@@ -117,6 +102,23 @@ class KnownRows:
 
     def unseen(self) -> Iterator[int]:
         return (int(fp) for fp in self.fps[self.seen_at < 0])
+
+
+def locate(haystack: Prints, needles: Prints) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """
+    Return where each needle would sit in the sorted `haystack`, and which needles are in it.
+
+    The needles are sorted first: a sweep through the haystack, not thousands of random probes.
+    """
+    found = np.zeros(len(needles), dtype=bool)
+    places = np.zeros(len(needles), dtype=np.intp)
+    if not len(haystack) or not len(needles):
+        return places, found
+    order = np.argsort(needles, kind="stable")
+    places[order] = np.searchsorted(haystack, needles[order])
+    inside = places < len(haystack)
+    found[inside] = haystack[places[inside]] == needles[inside]
+    return places, found
 
 
 def read_prints(db: sqlite3.Connection, csv_type: str, *, data_set: str | None = None) -> Prints:
@@ -156,9 +158,8 @@ def keep_prints(db: sqlite3.Connection, csv_type: str, *, removed: Prints, added
     else:
         old = np.frombuffer(kept[0], dtype=np.int64)
         keep = np.ones(len(old), dtype=bool)
-        places = np.searchsorted(old, removed)
-        inside = places < len(old)
-        keep[places[inside][old[places[inside]] == removed[inside]]] = False
+        places, found = locate(old, removed)
+        keep[places[found]] = False
         kept_count = int(np.count_nonzero(keep))
         fps = np.empty(kept_count + len(added), dtype=np.int64)  # one array, no intermediate copy
         np.compress(keep, old, out=fps[:kept_count])
